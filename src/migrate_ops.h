@@ -1,0 +1,108 @@
+/*
+ * migrate_ops.h — declarations shared by the extension's modules.
+ */
+#ifndef MIGRATE_OPS_H
+#define MIGRATE_OPS_H
+
+#include "postgres.h"
+
+#include "compat.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
+#include "utils/timestamp.h"
+
+#ifndef MO_VERSION
+#define MO_VERSION "unknown"
+#endif
+
+#define MO_EXTENSION_NAME	"migrate_ops"
+#define MO_SCHEMA			"migrate_ops"
+
+/* Longest version string the ledger accepts (bytes). */
+#define MO_MAX_VERSION_LEN	255
+
+/*
+ * SQLSTATEs of our own, class "MO" (documented in the README).  Standard
+ * codes are used wherever one fits; these cover what no standard code says.
+ */
+#define ERRCODE_MO_MIGRATION_CHANGED	MAKE_SQLSTATE('M','O','0','0','1')
+
+/*
+ * The deploy lock: an advisory lock (the same tag as
+ * pg_advisory_lock(19791, 1)), so a DBA finds it in pg_locks with
+ * classid = 19791, objid = 1, objsubid = 2.
+ */
+#define MO_LOCK_CLASS		19791	/* 'M' << 8 | 'O' */
+#define MO_LOCK_DEPLOY		1
+
+/* ---- GUCs (migrate_ops.c) ---- */
+extern int	mo_lock_timeout;
+extern int	mo_statement_timeout;
+extern int	mo_lock_wait;
+extern int	mo_max_script_size;
+
+/* ---- util.c ---- */
+
+/* State saved while running as the extension's owner (see MoBecomeOwner). */
+typedef struct MoOwnerState
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} MoOwnerState;
+
+extern Oid	MoExtensionOwner(void);
+extern void MoBecomeOwner(MoOwnerState *state);
+extern void MoRestoreUser(MoOwnerState *state);
+
+/* Positional parameters for SPI_execute_with_args. */
+#define MO_MAX_ARGS 32
+typedef struct MoArgs
+{
+	int			n;
+	Oid			types[MO_MAX_ARGS];
+	Datum		values[MO_MAX_ARGS];
+	char		nulls[MO_MAX_ARGS];
+} MoArgs;
+
+extern void MoArgText(MoArgs *args, const char *value);
+extern void MoArgInt4(MoArgs *args, int32 value);
+extern void MoArgInt8(MoArgs *args, int64 value);
+extern void MoArgBool(MoArgs *args, bool value);
+extern void MoArgTimestamptz(MoArgs *args, TimestampTz value, bool isnull);
+extern void MoArgJsonb(MoArgs *args, const char *json);
+extern int	MoSpiExec(const char *sql, MoArgs *args);
+extern char *MoSpiGetText(int row, int col);
+
+extern char *MoSha256Hex(const char *data, size_t len);
+extern int	MoVersionCompare(const char *a, const char *b);
+extern void MoCheckVersion(const char *version);
+extern char *MoRequiredTextArg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern char *MoOptionalTextArg(FunctionCallInfo fcinfo, int argno);
+extern char *MoCurrentRoleName(void);
+extern char *MoJsonQuote(const char *value);
+
+/* ---- script.c ---- */
+
+/* One statement of a migration script, as PostgreSQL's parser split it. */
+typedef struct MoStatement
+{
+	int			number;			/* 1-based position in the script */
+	int			line;			/* 1-based line of its first token */
+	int			location;		/* byte offset of its first token */
+	int			length;			/* bytes, without the terminating ';' */
+	char	   *text;			/* the statement's own text */
+	RawStmt    *raw;			/* the raw parse tree */
+	const char *tag;			/* command tag, e.g. "CREATE TABLE" */
+} MoStatement;
+
+extern List *MoParseScript(const char *script, const char *what);
+extern const char *MoNonTransactionalReason(Node *stmt);
+extern void MoCheckRunnableInTransaction(List *statements, const char *what);
+
+/* ---- ledger.c ---- */
+extern void LedgerInit(void);
+extern const char *MoCurrentMigration(void);
+
+#endif							/* MIGRATE_OPS_H */

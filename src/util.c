@@ -1,0 +1,357 @@
+/*
+ * util.c — small helpers shared by every module: running as the extension's
+ * owner, SPI parameters, SHA-256, version ordering and argument checks.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/rel.h"
+
+#include "migrate_ops.h"
+
+/*
+ * Returns the role that owns the migrate_ops extension.
+ *
+ * Bookkeeping writes (ledger rows, logs, events) are made as this role, the
+ * same identity the extension's SECURITY DEFINER functions would run as, so
+ * that a deploy role needs EXECUTE on the API but no write privilege on the
+ * ledger itself.
+ */
+Oid
+MoExtensionOwner(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	Oid			owner = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname,
+				BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(MO_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is not installed in this database", MO_EXTENSION_NAME),
+				 errhint("Run CREATE EXTENSION migrate_ops.")));
+	return owner;
+}
+
+/*
+ * Switches to the extension owner with search_path pinned to
+ * pg_catalog, pg_temp — what fmgr does for a SECURITY DEFINER function with
+ * SET search_path.  Always paired with MoRestoreUser(); an error in between
+ * is undone by transaction abort like any function's SET clause.
+ */
+void
+MoBecomeOwner(MoOwnerState *state)
+{
+	Oid			owner = MoExtensionOwner();
+
+	GetUserIdAndSecContext(&state->save_userid, &state->save_sec_context);
+	SetUserIdAndSecContext(owner,
+						   state->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	state->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* Returns to the caller's identity and settings after MoBecomeOwner(). */
+void
+MoRestoreUser(MoOwnerState *state)
+{
+	AtEOXact_GUC(true, state->save_nestlevel);
+	SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
+}
+
+/* Appends one parameter slot, checking the fixed bound. */
+static int
+MoArgSlot(MoArgs *args)
+{
+	if (args->n >= MO_MAX_ARGS)
+		elog(ERROR, "too many SPI parameters");
+	args->nulls[args->n] = ' ';
+	return args->n++;
+}
+
+/* Adds a text parameter; NULL becomes SQL NULL. */
+void
+MoArgText(MoArgs *args, const char *value)
+{
+	int			i = MoArgSlot(args);
+
+	args->types[i] = TEXTOID;
+	if (value == NULL)
+	{
+		args->values[i] = (Datum) 0;
+		args->nulls[i] = 'n';
+	}
+	else
+		args->values[i] = CStringGetTextDatum(value);
+}
+
+/* Adds an int4 parameter. */
+void
+MoArgInt4(MoArgs *args, int32 value)
+{
+	int			i = MoArgSlot(args);
+
+	args->types[i] = INT4OID;
+	args->values[i] = Int32GetDatum(value);
+}
+
+/* Adds an int8 parameter. */
+void
+MoArgInt8(MoArgs *args, int64 value)
+{
+	int			i = MoArgSlot(args);
+
+	args->types[i] = INT8OID;
+	args->values[i] = Int64GetDatum(value);
+}
+
+/* Adds a boolean parameter. */
+void
+MoArgBool(MoArgs *args, bool value)
+{
+	int			i = MoArgSlot(args);
+
+	args->types[i] = BOOLOID;
+	args->values[i] = BoolGetDatum(value);
+}
+
+/* Adds a timestamptz parameter. */
+void
+MoArgTimestamptz(MoArgs *args, TimestampTz value, bool isnull)
+{
+	int			i = MoArgSlot(args);
+
+	args->types[i] = TIMESTAMPTZOID;
+	args->values[i] = TimestampTzGetDatum(value);
+	if (isnull)
+		args->nulls[i] = 'n';
+}
+
+/* Adds a jsonb parameter from its text form; NULL becomes SQL NULL. */
+void
+MoArgJsonb(MoArgs *args, const char *json)
+{
+	int			i = MoArgSlot(args);
+
+	args->types[i] = JSONBOID;
+	if (json == NULL)
+	{
+		args->values[i] = (Datum) 0;
+		args->nulls[i] = 'n';
+	}
+	else
+		args->values[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+}
+
+/*
+ * Runs one SQL statement through SPI with positional parameters and returns
+ * the SPI result code; any failure is an error.  Never read-only, so that
+ * SPI takes a fresh snapshot even in a procedure between commits.
+ */
+int
+MoSpiExec(const char *sql, MoArgs *args)
+{
+	int			rc;
+
+	if (args && args->n > 0)
+		rc = SPI_execute_with_args(sql, args->n, args->types, args->values,
+								   args->nulls, false, 0);
+	else
+		rc = SPI_execute(sql, false, 0);
+	if (rc < 0)
+		elog(ERROR, "migrate_ops: SPI failed (%s) for: %s",
+			 SPI_result_code_string(rc), sql);
+	return rc;
+}
+
+/* Returns column col (1-based) of result row row as text, or NULL. */
+char *
+MoSpiGetText(int row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/* SHA-256 of data as 64 lower-case hex digits, using PostgreSQL's own implementation. */
+char *
+MoSha256Hex(const char *data, size_t len)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL ||
+		pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		MO_CRYPTOHASH_FINAL(ctx, digest, sizeof(digest)) < 0)
+	{
+		pg_cryptohash_free(ctx);
+		elog(ERROR, "could not compute SHA-256 digest");
+	}
+	pg_cryptohash_free(ctx);
+
+	hex_encode((const char *) digest, PG_SHA256_DIGEST_LENGTH, hex);
+	hex[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
+	return hex;
+}
+
+/*
+ * Natural ordering of versions: runs of digits compare as numbers, anything
+ * else byte by byte, so "2" < "10" and "1.9" < "1.10".  Ties (leading zeros)
+ * fall back to plain byte order to keep the order total.
+ */
+int
+MoVersionCompare(const char *a, const char *b)
+{
+	const char *pa = a;
+	const char *pb = b;
+
+	while (*pa && *pb)
+	{
+		if (isdigit((unsigned char) *pa) && isdigit((unsigned char) *pb))
+		{
+			const char *sa,
+					   *sb;
+			size_t		la,
+						lb;
+			int			c;
+
+			while (*pa == '0' && isdigit((unsigned char) pa[1]))
+				pa++;
+			while (*pb == '0' && isdigit((unsigned char) pb[1]))
+				pb++;
+			for (sa = pa; isdigit((unsigned char) *pa); pa++)
+				;
+			for (sb = pb; isdigit((unsigned char) *pb); pb++)
+				;
+			la = pa - sa;
+			lb = pb - sb;
+			if (la != lb)
+				return la < lb ? -1 : 1;
+			c = memcmp(sa, sb, la);
+			if (c != 0)
+				return c < 0 ? -1 : 1;
+		}
+		else
+		{
+			if (*pa != *pb)
+				return (unsigned char) *pa < (unsigned char) *pb ? -1 : 1;
+			pa++;
+			pb++;
+		}
+	}
+	if (*pa)
+		return 1;
+	if (*pb)
+		return -1;
+	return strcmp(a, b) < 0 ? -1 : (strcmp(a, b) > 0 ? 1 : 0);
+}
+
+/*
+ * Validates a migration version: not empty, at most MO_MAX_VERSION_LEN
+ * bytes, no control characters, no leading or trailing white space.
+ */
+void
+MoCheckVersion(const char *version)
+{
+	size_t		len = strlen(version);
+	const unsigned char *p;
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration version must not be empty")));
+	if (len > MO_MAX_VERSION_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration version is too long"),
+				 errdetail("A version is at most %d bytes; this one has %zu.",
+						   MO_MAX_VERSION_LEN, len)));
+	for (p = (const unsigned char *) version; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("migration version must not contain control characters"),
+					 errdetail("Byte %d of the version is 0x%02x.",
+							   (int) (p - (const unsigned char *) version) + 1, *p)));
+	}
+	if (isspace((unsigned char) version[0]) || isspace((unsigned char) version[len - 1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration version \"%s\" has leading or trailing white space", version),
+				 errhint("Trim the version; \"%s\" and \" %s\" would otherwise be different migrations.",
+						 version, version)));
+}
+
+/* Returns argument argno as a C string; NULL is an error naming the argument. */
+char *
+MoRequiredTextArg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* Returns argument argno as a C string, or NULL when it is SQL NULL. */
+char *
+MoOptionalTextArg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* Name of the role the caller is acting as (current_user). */
+char *
+MoCurrentRoleName(void)
+{
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/* Returns value as a JSON string literal ("null" for NULL). */
+char *
+MoJsonQuote(const char *value)
+{
+	StringInfoData buf;
+
+	if (value == NULL)
+		return pstrdup("null");
+	initStringInfo(&buf);
+	escape_json(&buf, value);
+	return buf.data;
+}
