@@ -5,8 +5,12 @@ EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION)
 MODULE_big  = migrate_ops
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# Install and upgrade scripts shipped as they are.
-DATA        = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+# Released install scripts ship as they are; the current version's install
+# script and the upgrade script to it are assembled from the parts in
+# sql/install/ (one per feature), so that a new object is written once.
+DATA        = sql/$(EXTENSION)--0.1.0.sql
+DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--0.1.0--$(EXTVERSION).sql
+INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
 
 # pg_regress: inputs are sql/<test>.sql (everything in sql/ that is not an
 # install or upgrade script), expected output in expected/<test>.out.
@@ -24,6 +28,14 @@ include $(PGXS)
 # PostgreSQL's headers are system headers to us: -Wextra applies to our code,
 # not to theirs (GCC drops the duplicate -I of an -isystem directory).
 override CPPFLAGS := -isystem $(includedir_server) -isystem $(includedir_internal) $(CPPFLAGS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
+	cat $^ > $@
+
+# 0.1.0 -> current: the changes to 0.1.0's objects, then every part that is
+# new since 0.1.0 (all but the ledger's).
+sql/$(EXTENSION)--0.1.0--$(EXTVERSION).sql: sql/upgrade/0.1.0--$(EXTVERSION).sql $(filter-out sql/install/00_%,$(INSTALL_PARTS))
+	cat $^ > $@
 
 # Objects depend on every header, so a header change rebuilds what uses it.
 $(OBJS): $(wildcard src/*.h)

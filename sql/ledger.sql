@@ -77,5 +77,11 @@ SELECT version, state, checksum IS NOT NULL AS has_checksum, expected_checksum
 SELECT version, action, old_state, new_state, performed_by, detail
   FROM migrate_ops.migration_history ORDER BY id;
 
+-- the events committed along the way: a failed non-atomic apply still
+-- tells the team (migration.failed is committed with the failed row)
+SELECT event, payload->>'version' AS version, payload->>'action' AS action,
+       payload->'error'->>'sqlstate' AS sqlstate
+  FROM migrate_ops.events ORDER BY id;
+
 DROP EXTENSION migrate_ops;
 DROP TABLE widgets, gadgets, sprockets;

@@ -345,6 +345,41 @@ LedgerHistory(const char *version, const char *action, const char *old_state,
 }
 
 /*
+ * Emits a migration.* event whose payload is the ledger row of version
+ * (as it is now in this transaction), plus the action that caused it.
+ */
+static void
+LedgerEmit(const char *event, const char *version, const char *action, ErrorData *edata)
+{
+	MoArgs		args = {0};
+	char	   *json;
+
+	MoArgText(&args, version);
+	MoArgText(&args, action);
+	MoArgText(&args, edata ? unpack_sql_state(edata->sqlerrcode) : NULL);
+	MoArgText(&args, edata ? edata->message : NULL);
+	MoArgText(&args, edata ? edata->detail : NULL);
+	MoArgText(&args, edata ? edata->hint : NULL);
+	MoSpiExec("SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+			  "  'version', version, 'action', $2, 'state', state, 'description', description,"
+			  "  'source', source, 'checksum', checksum, 'applied_by', applied_by,"
+			  "  'application_name', application_name, 'client_addr', client_addr,"
+			  "  'started_at', started_at, 'finished_at', finished_at,"
+			  "  'duration_ms', pg_catalog.round(EXTRACT(epoch FROM duration) OPERATOR(pg_catalog.*) 1000),"
+			  "  'attempts', attempts, 'resolution_reason', resolution_reason,"
+			  "  'error', CASE WHEN $4 IS NOT NULL THEN pg_catalog.jsonb_build_object("
+			  "      'sqlstate', $3, 'message', $4, 'detail', $5, 'hint', $6)"
+			  "    WHEN error_message IS NOT NULL THEN pg_catalog.jsonb_build_object("
+			  "      'sqlstate', error_sqlstate, 'message', error_message,"
+			  "      'detail', error_detail, 'hint', error_hint) END))::text"
+			  "  FROM migrate_ops.migrations WHERE version OPERATOR(pg_catalog.=) $1", &args);
+	if (SPI_processed != 1)
+		return;
+	json = MoSpiGetText(0, 1);
+	(void) MoEmitEvent(event, json);
+}
+
+/*
  * Marks failed every "running" row whose backend no longer exists (same pid
  * and start time), so a deploy killed mid-way never stays "running".
  */
@@ -632,6 +667,7 @@ ApplyBegin(Deploy *d)
 	LedgerMarkRunning(d->version, d->description, d->checksum, d->script,
 					  d->down_script, "apply", d->role);
 	LedgerHistory(d->version, "apply", row.found ? row.state : NULL, "running", d->role, NULL);
+	LedgerEmit("migration.started", d->version, "apply", NULL);
 	return true;
 }
 
@@ -690,11 +726,13 @@ DeploySucceeded(Deploy *d)
 	{
 		LedgerSetState(d->version, "rolled_back", d->role, "rollback()");
 		LedgerHistory(d->version, "rollback", "applied", "rolled_back", d->role, NULL);
+		LedgerEmit("migration.rolled_back", d->version, "rollback", NULL);
 	}
 	else
 	{
 		LedgerMarkFinished(d->version, "applied", NULL, NULL);
 		LedgerHistory(d->version, "apply", "running", "applied", d->role, NULL);
+		LedgerEmit("migration.applied", d->version, "apply", NULL);
 	}
 }
 
@@ -705,11 +743,15 @@ DeployFailed(Deploy *d, ErrorData *edata)
 	char	   *detail = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
 
 	if (d->rollback)
+	{
 		LedgerHistory(d->version, "rollback", "applied", "applied", d->role, detail);
+		LedgerEmit("migration.failed", d->version, "rollback", edata);
+	}
 	else
 	{
 		LedgerMarkFinished(d->version, "failed", edata, NULL);
 		LedgerHistory(d->version, "apply", "running", "failed", d->role, detail);
+		LedgerEmit("migration.failed", d->version, "apply", NULL);
 	}
 }
 
@@ -946,6 +988,7 @@ migrate_ops_start(PG_FUNCTION_ARGS)
 						 errdetail("Process %s started it.", row.backend_pid ? row.backend_pid : "?")));
 			LedgerMarkRunning(version, description, checksum, NULL, NULL, "record", role);
 			LedgerHistory(version, "start", row.found ? row.state : NULL, "running", role, NULL);
+			LedgerEmit("migration.started", version, "record", NULL);
 			MoRestoreUser(&owner);
 
 			SetRecording(version);
@@ -992,6 +1035,8 @@ EndRecorded(const char *version, const char *state, const char *message)
 	LedgerMarkFinished(version, state, NULL, message);
 	LedgerHistory(version, strcmp(state, "applied") == 0 ? "finish" : "fail",
 				  "running", state, role, message);
+	LedgerEmit(strcmp(state, "applied") == 0 ? "migration.applied" : "migration.failed",
+			   version, "record", NULL);
 	MoRestoreUser(&owner);
 	SPI_finish();
 	SetRecording(NULL);
@@ -1057,6 +1102,8 @@ migrate_ops_resolve(PG_FUNCTION_ARGS)
 				 errhint("Only failed migrations are resolved by hand.")));
 	LedgerSetState(version, state, role, reason);
 	LedgerHistory(version, "resolve", row.state, state, role, reason);
+	LedgerEmit(strcmp(state, "applied") == 0 ? "migration.applied" : "migration.rolled_back",
+			   version, "resolve", NULL);
 	MoRestoreUser(&owner);
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -101,6 +101,12 @@ extern List *MoParseScript(const char *script, const char *what);
 extern const char *MoNonTransactionalReason(Node *stmt);
 extern void MoCheckRunnableInTransaction(List *statements, const char *what);
 
+/* ---- events.c ---- */
+#define MO_MAX_EVENT_LEN	64
+#define MO_MAX_PAYLOAD_LEN	(1024 * 1024)
+extern void MoCheckEventName(const char *event);
+extern int64 MoEmitEvent(const char *event, const char *payload_json);
+
 /* ---- ledger.c ---- */
 extern void LedgerInit(void);
 extern const char *MoCurrentMigration(void);

@@ -1,0 +1,127 @@
+/*
+ * events.c — events (DESIGN §4).
+ *
+ * Every event (migration.applied, drift.detected, ddl.out_of_band, a team's
+ * own via notify()) is written to migrate_ops.events inside the transaction
+ * that causes it: a rolled-back deploy leaves no event, a committed one is
+ * never lost.  Delivery to channels builds on this log.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "catalog/namespace.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/jsonb.h"
+
+#include "migrate_ops.h"
+
+PG_FUNCTION_INFO_V1(migrate_ops_notify);
+
+/* Prefixes of the events migrate_ops emits itself; notify() may not forge them. */
+static const char *const reserved_prefixes[] = {
+	"migration.", "drift.", "ddl.", "preflight.", "backup.", "migrate_ops.", NULL
+};
+
+/* True for lower-case dotted words of letters, digits and '_', two or more. */
+static bool
+ValidEventName(const char *p)
+{
+	int			words = 0;
+
+	for (;;)
+	{
+		if (!(*p >= 'a' && *p <= 'z'))
+			return false;		/* a word starts with a letter */
+		while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')
+			p++;
+		words++;
+		if (*p == '\0')
+			return words >= 2;
+		if (*p++ != '.')
+			return false;
+	}
+}
+
+/* Validates an event name ("deploy.verified"), at most MO_MAX_EVENT_LEN bytes. */
+void
+MoCheckEventName(const char *event)
+{
+	if (strlen(event) > MO_MAX_EVENT_LEN || !ValidEventName(event))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid event name \"%s\"", event),
+				 errdetail("An event name is two or more lower-case words separated by dots, at most %d bytes.",
+						   MO_MAX_EVENT_LEN),
+				 errhint("For example 'deploy.verified'.")));
+}
+
+/*
+ * Records an event in the current transaction.  payload_json is a JSON
+ * object (text).  Works with or without SPI already connected; the row is
+ * written as the extension's owner.
+ */
+int64
+MoEmitEvent(const char *event, const char *payload_json)
+{
+	MoOwnerState owner;
+	MoArgs		args = {0};
+	char	   *role = MoCurrentRoleName();
+	int64		id;
+	bool		isnull;
+
+	/* A 0.1.0 schema (library upgraded, ALTER EXTENSION not yet run) has no events. */
+	if (!OidIsValid(get_relname_relid("events", get_namespace_oid(MO_SCHEMA, false))))
+	{
+		elog(DEBUG1, "migrate_ops: no events table, event \"%s\" not recorded", event);
+		return 0;
+	}
+
+	MoArgText(&args, event);
+	MoArgJsonb(&args, payload_json ? payload_json : "{}");
+	MoArgText(&args, role);
+
+	SPI_connect();
+	MoBecomeOwner(&owner);
+	MoSpiExec("INSERT INTO migrate_ops.events (event, payload, created_by)"
+			  " VALUES ($1, $2, $3) RETURNING id", &args);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	MoRestoreUser(&owner);
+	SPI_finish();
+	return id;
+}
+
+/*
+ * migrate_ops.notify(event text, payload jsonb) → bigint
+ * A team's own event, delivered like migrate_ops' own; returns its id.
+ */
+Datum
+migrate_ops_notify(PG_FUNCTION_ARGS)
+{
+	char	   *event = MoRequiredTextArg(fcinfo, 0, "event");
+	Jsonb	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	char	   *json;
+
+	MoCheckEventName(event);
+	for (int i = 0; reserved_prefixes[i]; i++)
+		if (strncmp(event, reserved_prefixes[i], strlen(reserved_prefixes[i])) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event name \"%s\" is reserved for migrate_ops", event),
+					 errdetail("Events under \"%s\" are emitted by migrate_ops itself.",
+							   reserved_prefixes[i]),
+					 errhint("Use a prefix of your own, such as 'deploy.' or your team's name.")));
+	if (payload && !(JB_ROOT_IS_OBJECT(payload) && !JB_ROOT_IS_SCALAR(payload)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event payload must be a JSON object")));
+	json = payload ? JsonbToCString(NULL, &payload->root, VARSIZE(payload)) : NULL;
+	if (json && strlen(json) > MO_MAX_PAYLOAD_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event payload is too large"),
+				 errdetail("The payload has %zu bytes; the limit is %d.", strlen(json), MO_MAX_PAYLOAD_LEN)));
+
+	PG_RETURN_INT64(MoEmitEvent(event, json));
+}
