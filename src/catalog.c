@@ -20,6 +20,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -37,6 +39,7 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "migrate_ops.h"
 
@@ -464,6 +467,9 @@ MoCatalogIgnored(const MoCatalogFilter *filter, int kind, const char *identity,
 
 /* ---------------------------------------------------------------- capture */
 
+/* Most columns a catalog query returns. */
+#define MAX_QUERY_COLUMNS 40
+
 /* A capture in progress. */
 typedef struct Capture
 {
@@ -477,59 +483,77 @@ typedef struct Capture
 	bool		all;			/* the default set (no schema list) */
 	HeapTuple	tuple;			/* the row being turned into objects */
 	TupleDesc	tupdesc;
+	Datum		values[MAX_QUERY_COLUMNS];	/* its columns, deformed once */
+	bool		isnull[MAX_QUERY_COLUMNS];
 } Capture;
+
+/* Drop SQL is built only when asked for (drift_sql). */
+#define WANT_DROP(cap) (((cap)->flags & MO_CAPTURE_DROP) != 0)
+
+/* Detail is built only when asked for (snapshots, drift_sql). */
+#define WANT_DETAIL(cap) (((cap)->flags & MO_CAPTURE_DETAIL) != 0)
+
+/* Makes tuple the current row, deforming it once. */
+static void
+SetRow(Capture *cap, HeapTuple tuple, TupleDesc tupdesc)
+{
+	if (tupdesc->natts > MAX_QUERY_COLUMNS)
+		elog(ERROR, "catalog query returns too many columns");
+	cap->tuple = tuple;
+	cap->tupdesc = tupdesc;
+	heap_deform_tuple(tuple, tupdesc, cap->values, cap->isnull);
+}
 
 /* Column col (1-based) of the current row as a string, or NULL. */
 static char *
 Str(Capture *cap, int col)
 {
-	return SPI_getvalue(cap->tuple, cap->tupdesc, col);
+	if (cap->isnull[col - 1])
+		return NULL;
+	switch (TupleDescAttr(cap->tupdesc, col - 1)->atttypid)
+	{
+		case TEXTOID:
+			return TextDatumGetCString(cap->values[col - 1]);
+		case NAMEOID:
+			return NameStr(*DatumGetName(cap->values[col - 1]));
+		default:
+			return SPI_getvalue(cap->tuple, cap->tupdesc, col);
+	}
 }
 
 /* Column col of the current row as a boolean (NULL is false). */
 static bool
 Bool(Capture *cap, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(cap->tuple, cap->tupdesc, col, &isnull);
-
-	return !isnull && DatumGetBool(d);
+	return !cap->isnull[col - 1] && DatumGetBool(cap->values[col - 1]);
 }
 
 /* Column col of the current row as a "char" ('\0' for NULL). */
 static char
 Char(Capture *cap, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(cap->tuple, cap->tupdesc, col, &isnull);
-
-	return isnull ? '\0' : DatumGetChar(d);
+	return cap->isnull[col - 1] ? '\0' : DatumGetChar(cap->values[col - 1]);
 }
 
 /* Column col of the current row as an oid (InvalidOid for NULL). */
 static Oid
 OidCol(Capture *cap, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(cap->tuple, cap->tupdesc, col, &isnull);
-
-	return isnull ? InvalidOid : DatumGetObjectId(d);
+	return cap->isnull[col - 1] ? InvalidOid : DatumGetObjectId(cap->values[col - 1]);
 }
 
 /* Column col of the current row, a text[], as a palloc'd array of strings; *n its length. */
 static char **
 TextArray(Capture *cap, int col, int *n)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(cap->tuple, cap->tupdesc, col, &isnull);
 	Datum	   *elems;
 	bool	   *nulls;
 	char	  **out;
 
 	*n = 0;
-	if (isnull)
+	if (cap->isnull[col - 1])
 		return NULL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+	deconstruct_array(DatumGetArrayTypeP(cap->values[col - 1]), TEXTOID, -1, false, TYPALIGN_INT,
 					  &elems, &nulls, n);
 	out = palloc(sizeof(char *) * (*n + 1));
 	for (int i = 0; i < *n; i++)
@@ -670,8 +694,6 @@ EmitPrivileges(Capture *cap, int target_kind, const char *target_identity,
 			   int aclcol, ObjectType objtype, const char *column,
 			   int root_kind, const char *root)
 {
-	bool		isnull;
-	Datum		d;
 	Acl		   *acl;
 	AclItem    *items;
 	int			nitems;
@@ -684,10 +706,9 @@ EmitPrivileges(Capture *cap, int target_kind, const char *target_identity,
 		return;
 	if (MoCatalogIgnored(cap->filter, target_kind, target_identity, root_kind, root))
 		return;
-	d = SPI_getbinval(cap->tuple, cap->tupdesc, aclcol, &isnull);
-	if (isnull && column)
+	if (cap->isnull[aclcol - 1] && column)
 		return;					/* a column without privileges of its own */
-	acl = isnull ? acldefault(objtype, owner) : DatumGetAclP(d);
+	acl = cap->isnull[aclcol - 1] ? acldefault(objtype, owner) : DatumGetAclP(cap->values[aclcol - 1]);
 	items = ACL_DAT(acl);
 	nitems = ACL_NUM(acl);
 	if (nitems == 0 && column)
@@ -903,7 +924,8 @@ DESCRIPTION("d", "pg_catalog.pg_class", "c.oid", "0")
 static const char *const q_columns =
 "SELECT c.relkind, n.nspname, c.relname, a.attname,"	/* 1-4 */
 "       pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,"	/* 5-6 */
-"       CASE WHEN a.atthasdef THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,"	/* 7 */
+"       CASE WHEN a.atthasdef THEN pg_catalog.pg_get_expr(ad.adbin,"
+"            CASE WHEN a.attgenerated <> '' THEN ad.adrelid ELSE 0 END) END,"	/* 7 */
 "       a.attidentity, a.attgenerated,"	/* 8-9 */
 "       CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.quote_ident(cn.nspname) || '.' ||"
 "            pg_catalog.quote_ident(co.collname) END,"	/* 10 */
@@ -1146,7 +1168,7 @@ HandleNamespace(Capture *cap)
 		return;					/* created by an extension: counts as the extension */
 	Emit(cap, MO_KIND_SCHEMA, identity, -1, NULL,
 		 psprintf("CREATE SCHEMA %s", identity), NULL,
-		 psprintf("DROP SCHEMA IF EXISTS %s", identity), 0);
+		 WANT_DROP(cap) ? psprintf("DROP SCHEMA IF EXISTS %s", identity) : NULL, 0);
 	EmitComment(cap, MO_KIND_SCHEMA, identity, target, MO_KIND_SCHEMA, identity, Str(cap, 5));
 	EmitPrivileges(cap, MO_KIND_SCHEMA, identity, target, target, OidCol(cap, 3), 4,
 				   OBJECT_SCHEMA, NULL, MO_KIND_SCHEMA, identity);
@@ -1178,7 +1200,7 @@ HandleRelation(Capture *cap)
 	initStringInfo(&def);
 	initStringInfo(&detail);
 	appendStringInfoChar(&detail, '{');
-	drop = psprintf("DROP %s IF EXISTS %s", keyword, identity);
+	drop = WANT_DROP(cap) ? psprintf("DROP %s IF EXISTS %s", keyword, identity) : NULL;
 
 	if (kind == MO_KIND_TABLE || kind == MO_KIND_FOREIGN_TABLE)
 	{
@@ -1294,8 +1316,9 @@ HandleRelation(Capture *cap)
 
 	Emit(cap, kind, identity, -1, NULL, def.data,
 		 detail.len > 2 ? detail.data : NULL, drop, ord);
-	EmitComment(cap, kind, identity, psprintf("%s %s", keyword, identity),
-				kind, identity, Str(cap, 31));
+	if (!cap->isnull[30])
+		EmitComment(cap, kind, identity, psprintf("%s %s", keyword, identity),
+					kind, identity, Str(cap, 31));
 	EmitPrivileges(cap, kind, identity,
 				   psprintf("%s %s", kind == MO_KIND_SEQUENCE ? "SEQUENCE" : "TABLE", identity),
 				   psprintf("ALTER %s %s", keyword, identity),
@@ -1340,11 +1363,12 @@ HandleColumn(Capture *cap)
 		if (notnull)
 			appendStringInfoString(&def, " NOT NULL");
 
-		initStringInfo(&detail);
-		if (cap->flags & MO_CAPTURE_DETAIL)
+		detail.len = 0;
+		if (WANT_DETAIL(cap))
 		{
 			char		ids[2] = {identityc, '\0'};
 
+			initStringInfo(&detail);
 			appendStringInfoChar(&detail, '{');
 			JsonStr(&detail, "type", type);
 			JsonStr(&detail, "collation", collation);
@@ -1356,13 +1380,14 @@ HandleColumn(Capture *cap)
 		}
 		Emit(cap, MO_KIND_COLUMN, identity, parent_kind, parent, def.data,
 			 detail.len ? detail.data : NULL,
-			 psprintf("ALTER %s %s DROP COLUMN IF EXISTS %s",
-					  relkind == 'f' ? "FOREIGN TABLE" : "TABLE", parent, column),
+			 WANT_DROP(cap) ? psprintf("ALTER %s %s DROP COLUMN IF EXISTS %s",
+									   relkind == 'f' ? "FOREIGN TABLE" : "TABLE", parent, column) : NULL,
 			 0);
 	}
-	EmitComment(cap, MO_KIND_COLUMN, identity, psprintf("COLUMN %s", identity),
-				parent_kind, parent, Str(cap, 12));
-	if (relkind != 'c')
+	if (!cap->isnull[11])
+		EmitComment(cap, MO_KIND_COLUMN, identity, psprintf("COLUMN %s", identity),
+					parent_kind, parent, Str(cap, 12));
+	if (relkind != 'c' && !cap->isnull[10])
 		EmitPrivileges(cap, MO_KIND_COLUMN, identity, psprintf("TABLE %s", parent), NULL,
 					   InvalidOid, 11, OBJECT_COLUMN, column, parent_kind, parent);
 }
@@ -1402,9 +1427,10 @@ HandleConstraint(Capture *cap)
 	Emit(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent,
 		 psprintf("ALTER %s %s ADD CONSTRAINT %s %s", alter, parent, name, Str(cap, 5)),
 		 NULL,
-		 psprintf("ALTER %s %s DROP CONSTRAINT IF EXISTS %s", alter, parent, name),
+		 WANT_DROP(cap) ? psprintf("ALTER %s %s DROP CONSTRAINT IF EXISTS %s", alter, parent, name) : NULL,
 		 ord);
-	EmitComment(cap, MO_KIND_CONSTRAINT, identity,
+	if (!cap->isnull[5])
+		EmitComment(cap, MO_KIND_CONSTRAINT, identity,
 				psprintf("CONSTRAINT %s ON %s%s", name, domain ? "DOMAIN " : "", parent),
 				parent_kind, parent, Str(cap, 6));
 }
@@ -1440,8 +1466,9 @@ HandleIndex(Capture *cap)
 	if (tablespace)
 		def = psprintf("%s TABLESPACE %s", def, quote_identifier(tablespace));
 	Emit(cap, MO_KIND_INDEX, identity, parent_kind, parent, def, NULL,
-		 psprintf("DROP INDEX IF EXISTS %s", identity), 0);
-	EmitComment(cap, MO_KIND_INDEX, identity, psprintf("INDEX %s", identity),
+		 WANT_DROP(cap) ? psprintf("DROP INDEX IF EXISTS %s", identity) : NULL, 0);
+	if (!cap->isnull[6])
+		EmitComment(cap, MO_KIND_INDEX, identity, psprintf("INDEX %s", identity),
 				parent_kind, parent, Str(cap, 7));
 }
 
@@ -1669,16 +1696,31 @@ HandleEventTrigger(Capture *cap)
 				MO_KIND_EVENT_TRIGGER, identity, Str(cap, 7));
 }
 
+/* CPU time (user + system) used by this backend so far, in seconds. */
+static double
+CpuSeconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+		(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* Rows fetched from a cursor per round trip. */
 #define FETCH_BATCH 1000
 
 /* Runs one catalog query through a cursor, handing each row to handler in the row context. */
 static void
-RunQuery(Capture *cap, const char *sql, void (*handler) (Capture *))
+RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Capture *))
 {
 	Oid			types[2] = {OIDARRAYOID, BOOLOID};
 	Datum		values[2] = {cap->namespaces, BoolGetDatum(cap->all)};
 	Portal		portal;
+	TimestampTz start = GetCurrentTimestamp();
+	double		cpu = CpuSeconds();
+	uint64		rows = 0;
+	int			objects = cap->state->count;
 
 	portal = SPI_cursor_open_with_args(NULL, sql, 2, types, values, NULL, false, 0);
 	for (;;)
@@ -1690,22 +1732,27 @@ RunQuery(Capture *cap, const char *sql, void (*handler) (Capture *))
 		{
 			MemoryContext old = MemoryContextSwitchTo(cap->rowcxt);
 
-			cap->tuple = SPI_tuptable->vals[i];
-			cap->tupdesc = SPI_tuptable->tupdesc;
+			SetRow(cap, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 			handler(cap);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cap->rowcxt);
 		}
+		rows += SPI_processed;
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
+	elog(DEBUG1, "migrate_ops: catalog %s: %llu rows, %d objects, %ld ms (%.0f ms CPU)", what,
+		 (unsigned long long) rows, cap->state->count - objects,
+		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
+		 (CpuSeconds() - cpu) * 1000);
 }
 
 /*
  * Pins every setting that changes how the deparsers print a definition
  * (search_path decides what gets schema-qualified; the others how
- * constants print), so a definition never depends on the session.
+ * constants print), so a definition never depends on the session; and
+ * turns JIT off, which only slows these queries down.
  * Returns the GUC nest level to restore.
  */
 static int
@@ -1721,6 +1768,7 @@ PinOutputSettings(void)
 		{"bytea_output", "hex"},
 		{"standard_conforming_strings", "on"},
 		{"lc_monetary", "C"},
+		{"jit", "off"},			/* compiling these short catalog queries costs more than it saves */
 	};
 	int			nest = NewGUCNestLevel();
 
@@ -1785,8 +1833,7 @@ CaptureNamespaces(Capture *cap, List *schemas)
 			continue;
 		oids[count++] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		old = MemoryContextSwitchTo(cap->rowcxt);
-		cap->tuple = SPI_tuptable->vals[i];
-		cap->tupdesc = SPI_tuptable->tupdesc;
+		SetRow(cap, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 		HandleNamespace(cap);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cap->rowcxt);
@@ -1817,16 +1864,16 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	nest = PinOutputSettings();
 	SPI_connect();
 	CaptureNamespaces(&cap, schemas);
-	RunQuery(&cap, q_relations, HandleRelation);
-	RunQuery(&cap, q_columns, HandleColumn);
-	RunQuery(&cap, q_constraints, HandleConstraint);
-	RunQuery(&cap, q_indexes, HandleIndex);
-	RunQuery(&cap, q_triggers, HandleTrigger);
-	RunQuery(&cap, q_policies, HandlePolicy);
-	RunQuery(&cap, q_routines, HandleRoutine);
-	RunQuery(&cap, q_types, HandleType);
-	RunQuery(&cap, q_extensions, HandleExtension);
-	RunQuery(&cap, q_event_triggers, HandleEventTrigger);
+	RunQuery(&cap, "relations", q_relations, HandleRelation);
+	RunQuery(&cap, "columns", q_columns, HandleColumn);
+	RunQuery(&cap, "constraints", q_constraints, HandleConstraint);
+	RunQuery(&cap, "indexes", q_indexes, HandleIndex);
+	RunQuery(&cap, "triggers", q_triggers, HandleTrigger);
+	RunQuery(&cap, "policies", q_policies, HandlePolicy);
+	RunQuery(&cap, "routines", q_routines, HandleRoutine);
+	RunQuery(&cap, "types", q_types, HandleType);
+	RunQuery(&cap, "extensions", q_extensions, HandleExtension);
+	RunQuery(&cap, "event triggers", q_event_triggers, HandleEventTrigger);
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
 

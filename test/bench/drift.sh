@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# test/bench/drift.sh — drift detection at scale (not part of test/run).
+#
+#   test/bench/drift.sh              1,000 and 10,000 tables
+#   test/bench/drift.sh 1000         one size
+#
+# For each size it builds, on a throwaway cluster, a schema of N tables with
+# 10 columns, a primary key, one extra index, one foreign key and one CHECK
+# constraint each, then measures in the same run:
+#   snapshot()    the first snapshot (writes every object)
+#   fingerprint() best of 3
+#   drift()       best of 3, no drift; then again with 10 objects drifted
+#   peak memory   VmHWM growth of the backend running drift(), and the size
+#                 of the catalog state it built (DEBUG1 line)
+#   pg_dump --schema-only of the same database (the baseline), best of 2
+# and prints the ratios.  Targets (10,000 tables): drift() <= 2 s,
+# fingerprint() <= 1.5 s, snapshot() <= 5 s, drift() >= 10x faster than
+# pg_dump --schema-only.
+set -euo pipefail
+source "$(dirname "$0")/../lib/cluster.sh"
+
+sizes=("$@")
+[ ${#sizes[@]} -eq 0 ] && sizes=(1000 10000)
+
+trap mo_cleanup EXIT
+mo_setup
+mo_cluster_start "shared_buffers = 256MB" "max_locks_per_transaction = 256" "autovacuum = off"
+
+psqlq() { mo_psql -At "$@"; }
+
+# Milliseconds taken by one SQL statement, in a fresh session.
+time_ms() {
+    local db=$1 sql=$2
+    psqlq -d "$db" <<SQL | tail -1
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
+$sql
+SELECT round(extract(epoch FROM pg_catalog.clock_timestamp() - :'t0') * 1000)::int;
+SQL
+}
+
+# Best (lowest) of several runs.
+best_ms() {
+    local db=$1 sql=$2 runs=$3 best= t i
+    for ((i = 0; i < runs; i++)); do
+        t=$(time_ms "$db" "$sql")
+        if [ -z "$best" ] || [ "$t" -lt "$best" ]; then best=$t; fi
+    done
+    echo "$best"
+}
+
+# kB from a /proc status line of the session's own backend.
+proc_kb() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p"; }
+
+ratio() { python3 -c "print(f'{$1 / max($2, 1):.1f}')"; }
+
+printf '\n%-8s %10s %10s %12s %12s %12s %12s %12s %10s %10s\n' tables objects "snapshot" "fingerprint" "drift" "drift(10)" "peak MB" "state MB" "pg_dump -s" "dump/drift"
+results=()
+for n in "${sizes[@]}"; do
+    db=bench_$n
+    mo_log "building $n tables"
+    mo_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    mo_psql -d "$db" -c "CREATE EXTENSION migrate_ops" \
+        -c "CREATE TABLE public.root (id bigint PRIMARY KEY)" >/dev/null
+    t0=$SECONDS
+    psqlq -d "$db" -c "
+        SELECT format('CREATE TABLE public.t%1\$s (id bigint PRIMARY KEY, root_id bigint REFERENCES public.root (id),
+                         c1 integer NOT NULL DEFAULT 0, c2 text, c3 numeric(12,2), c4 timestamptz DEFAULT now(),
+                         c5 boolean, c6 varchar(80), c7 jsonb, c8 date,
+                         CONSTRAINT t%1\$s_c1_check CHECK (c1 >= 0));
+                       CREATE INDEX t%1\$s_c2_idx ON public.t%1\$s (c2);', i)
+          FROM generate_series(1, $n) i" | mo_psql -q -d "$db" >/dev/null
+    mo_psql -d "$db" -c "VACUUM ANALYZE" >/dev/null
+    echo "built in $((SECONDS - t0)) s"
+
+    objects=$(psqlq -d "$db" -c "SELECT count(*) FROM migrate_ops.snapshot_objects")
+    snap=$(time_ms "$db" "SELECT migrate_ops.snapshot('bench') \\g /dev/null")
+    objects=$(psqlq -d "$db" -c "SELECT object_count FROM migrate_ops.snapshots ORDER BY id DESC LIMIT 1")
+    fp=$(best_ms "$db" "SELECT migrate_ops.fingerprint() \\g /dev/null" 3)
+    dr=$(best_ms "$db" "SELECT count(*) FROM migrate_ops.drift() \\g /dev/null" 3)
+
+    # peak memory of a backend running drift(), and the state size it logs
+    mem=$(PGOPTIONS="-c client_min_messages=debug1" psqlq -d "$db" 2>&1 <<'SQL'
+SELECT pg_catalog.pg_read_file('/proc/self/status') AS before \gset
+SELECT count(*) FROM migrate_ops.drift();
+SELECT pg_catalog.pg_read_file('/proc/self/status') AS after \gset
+\echo BEFORE :before
+\echo AFTER :after
+SQL
+)
+    rss0=$(grep -A60 '^BEFORE' <<<"$mem" | proc_kb VmRSS | head -1)
+    hwm1=$(grep -A60 '^AFTER' <<<"$mem" | proc_kb VmHWM | head -1)
+    peak_mb=$(python3 -c "print(f'{($hwm1 - $rss0) / 1024:.1f}')")
+    state_b=$(grep -o 'captured [0-9]* catalog objects in [0-9]* bytes' <<<"$mem" | awk '{s += $6} END {print s + 0}')
+    state_mb=$(python3 -c "print(f'{$state_b / 1048576:.1f}')")
+
+    # 10 objects drifted: 5 new indexes, 5 changed column defaults
+    mo_psql -q -d "$db" -c "
+        DO \$\$ BEGIN FOR i IN 1..5 LOOP
+          EXECUTE format('CREATE INDEX bench_extra_%s ON public.t%s (c3)', i, i);
+          EXECUTE format('ALTER TABLE public.t%s ALTER COLUMN c1 SET DEFAULT 1', i + 10);
+        END LOOP; END \$\$" >/dev/null
+    dr10=$(best_ms "$db" "SELECT count(*) FROM migrate_ops.drift() \\g /dev/null" 3)
+    ndrift=$(psqlq -d "$db" -c "SELECT count(*) FROM migrate_ops.drift()")
+    [ "$ndrift" = 10 ] || echo "warning: expected 10 drifted objects, got $ndrift"
+
+    dump=
+    for i in 1 2; do
+        t0=$(date +%s%N)
+        "$MO_BIN/pg_dump" --schema-only -d "$db" >/dev/null
+        t=$(( ($(date +%s%N) - t0) / 1000000 ))
+        if [ -z "$dump" ] || [ "$t" -lt "$dump" ]; then dump=$t; fi
+    done
+
+    line=$(printf '%-8s %10s %10s %12s %12s %12s %12s %12s %10s %10s' "$n" "$objects" "${snap} ms" "${fp} ms" "${dr} ms" "${dr10} ms" \
+        "$peak_mb" "$state_mb" "${dump} ms" "$(ratio "$dump" "$dr")x")
+    results+=("$line")
+    echo "$line"
+    mo_psql -d postgres -c "DROP DATABASE $db" >/dev/null
+done
+
+mo_log "results (PostgreSQL $MO_PGMAJOR, $(nproc) CPUs, shared machine)"
+printf '%-8s %10s %10s %12s %12s %12s %12s %12s %10s %10s\n' tables objects "snapshot" "fingerprint" "drift" "drift(10)" "peak MB" "state MB" "pg_dump -s" "dump/drift"
+printf '%s\n' "${results[@]}"
