@@ -1033,7 +1033,10 @@ static const char *const q_routines =
 "  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
 "  LEFT JOIN pg_catalog.pg_aggregate ag ON ag.aggfnoid = p.oid"
 DESCRIPTION("d", "pg_catalog.pg_proc", "p.oid", "0")
-" WHERE p.pronamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_proc", "p.oid");
+" WHERE p.pronamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_proc", "p.oid")
+"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i"	/* e.g. a range type's constructors */
+"        WHERE i.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND i.objid = p.oid"
+"          AND i.deptype = 'i')";
 
 /* Enum, domain, composite and range types. */
 static const char *const q_types =

@@ -503,12 +503,13 @@ InsertVersions(int64 id, Pairs *pairs)
 /*
  * Writes a snapshot of the current catalog: ends the stored versions of
  * what changed or disappeared since the latest snapshot and stores the new
- * ones, then the snapshots row.  As the owner, SPI connected.  With
+ * ones, then the snapshots row, taken by role (the caller).  As the owner,
+ * SPI connected.  With
  * skip_unchanged, nothing is written when nothing changed (res->id = 0).
  */
 static void
 SnapshotWrite(SnapshotResult *res, const char *label, const char *source, const char *reason,
-			  const char *migration, bool skip_unchanged)
+			  const char *migration, const char *role, bool skip_unchanged)
 {
 	MoCatalogFilter *filter;
 	MoArgs		args = {0};
@@ -543,7 +544,7 @@ SnapshotWrite(SnapshotResult *res, const char *label, const char *source, const 
 	MoArgInt4(&args, res->pairs.changed);
 	MoArgBool(&args, mo_track_privileges);
 	MoArgBool(&args, mo_track_comments);
-	MoArgText(&args, MoCurrentRoleName());
+	MoArgText(&args, role);
 	MoSpiExec("INSERT INTO migrate_ops.snapshots"
 			  " (id, label, source, migration, reason, fingerprint, object_count, added, removed,"
 			  "  changed, track_privileges, track_comments, taken_by)"
@@ -1646,10 +1647,12 @@ MoSnapshotTake(const char *label)
 	MoOwnerState owner;
 	SnapshotResult res;
 
+	char	   *role = MoCurrentRoleName();
+
 	CheckNote("label", label);
 	SPI_connect();
 	MoBecomeOwner(&owner);
-	SnapshotWrite(&res, label, "snapshot", NULL, NULL, false);
+	SnapshotWrite(&res, label, "snapshot", NULL, NULL, role, false);
 	MoRestoreUser(&owner);
 	SPI_finish();
 	return res.id;
@@ -1682,10 +1685,11 @@ MoFingerprintNow(void)
 
 /* ---------------------------------------------------------------- scans and accepting drift */
 
-/* Records a scan row (as the owner) and returns its id. */
+/* Records a scan row made by role (as the owner) and returns its id. */
 static int64
 ScanRecord(int64 snapshot_id, const char *status, const char *fingerprint,
-		   const char *expected_fingerprint, Pairs *pairs, TimestampTz started, const char *event)
+		   const char *expected_fingerprint, Pairs *pairs, TimestampTz started, const char *event,
+		   const char *role)
 {
 	MoArgs		args = {0};
 	StringInfoData objects;
@@ -1716,7 +1720,7 @@ ScanRecord(int64 snapshot_id, const char *status, const char *fingerprint,
 	MoArgJsonb(&args, objects.data);
 	MoArgTimestamptz(&args, started, false);
 	MoArgText(&args, event);
-	MoArgText(&args, MoCurrentRoleName());
+	MoArgText(&args, role);
 	MoSpiExec("INSERT INTO migrate_ops.scans"
 			  " (snapshot_id, status, fingerprint, expected_fingerprint, added, removed, changed,"
 			  "  objects, duration, event, scanned_by)"
@@ -1735,6 +1739,7 @@ Datum
 migrate_ops_scan(PG_FUNCTION_ARGS)
 {
 	TimestampTz started = GetCurrentTimestamp();
+	char	   *role = MoCurrentRoleName();
 	MoOwnerState owner;
 	Drift		d = {0};
 	const char *status;
@@ -1763,7 +1768,7 @@ migrate_ops_scan(PG_FUNCTION_ARGS)
 	{
 		MoCatalogState *state = MoCatalogCaptureExt(0, NIL, MoDriftFilter(), NULL);
 
-		id = ScanRecord(0, "no_baseline", state->fingerprint, NULL, NULL, started, NULL);
+		id = ScanRecord(0, "no_baseline", state->fingerprint, NULL, NULL, started, NULL, role);
 		MoRestoreUser(&owner);
 		SPI_finish();
 		PG_RETURN_INT64(id);
@@ -1779,7 +1784,7 @@ migrate_ops_scan(PG_FUNCTION_ARGS)
 		event = "drift.resolved";
 
 	id = ScanRecord(d.snapshot_id, status, d.actual->fingerprint, d.expected_fingerprint,
-					&d.pairs, started, event);
+					&d.pairs, started, event, role);
 	MoRestoreUser(&owner);
 
 	if (event)
@@ -1813,6 +1818,7 @@ migrate_ops_accept_drift(PG_FUNCTION_ARGS)
 {
 	TimestampTz started = GetCurrentTimestamp();
 	char	   *reason = MoRequiredTextArg(fcinfo, 0, "reason");
+	char	   *role = MoCurrentRoleName();
 	MoOwnerState owner;
 	SnapshotResult res;
 	StringInfoData payload;
@@ -1828,7 +1834,7 @@ migrate_ops_accept_drift(PG_FUNCTION_ARGS)
 	SPI_connect();
 	MoBecomeOwner(&owner);
 	DriftLock(MO_LOCK_SCAN);
-	SnapshotWrite(&res, NULL, "accept_drift", reason, NULL, true);
+	SnapshotWrite(&res, NULL, "accept_drift", reason, NULL, role, true);
 	if (res.id == 0)
 	{
 		MoRestoreUser(&owner);
@@ -1847,7 +1853,7 @@ migrate_ops_accept_drift(PG_FUNCTION_ARGS)
 		if (SPI_processed > 0)
 			previous_fingerprint = MoSpiGetText(0, 1);
 	}
-	(void) ScanRecord(res.id, "clean", res.fingerprint, res.fingerprint, NULL, started, "drift.accepted");
+	(void) ScanRecord(res.id, "clean", res.fingerprint, res.fingerprint, NULL, started, "drift.accepted", role);
 	MoRestoreUser(&owner);
 
 	initStringInfo(&payload);
@@ -1857,7 +1863,7 @@ migrate_ops_accept_drift(PG_FUNCTION_ARGS)
 					 (long long) res.id,
 					 res.previous_id ? psprintf("%lld", (long long) res.previous_id) : "null",
 					 MoJsonQuote(get_database_name(MyDatabaseId)), MoJsonQuote(reason),
-					 MoJsonQuote(MoCurrentRoleName()), res.fingerprint, MoJsonQuote(previous_fingerprint));
+					 MoJsonQuote(role), res.fingerprint, MoJsonQuote(previous_fingerprint));
 	AppendSummaryJson(&payload, &res.pairs);
 	appendStringInfoChar(&payload, '}');
 	(void) MoEmitEvent("drift.accepted", payload.data);
@@ -1886,7 +1892,8 @@ MoLedgerCaptureBefore(const char *version)
 
 /* See migrate_ops.h. */
 void
-MoLedgerRecordAfter(const char *version, MoCatalogState *before, const char *source, int what)
+MoLedgerRecordAfter(const char *version, MoCatalogState *before, const char *source,
+					const char *role, int what)
 {
 	SnapshotResult res;
 	MoArgs		args = {0};
@@ -1894,7 +1901,7 @@ MoLedgerRecordAfter(const char *version, MoCatalogState *before, const char *sou
 
 	if (!DriftTablesExist())
 		return;
-	SnapshotWrite(&res, NULL, source, NULL, version, false);
+	SnapshotWrite(&res, NULL, source, NULL, version, role, false);
 	if (version == NULL || what == 0)
 		return;
 

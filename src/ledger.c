@@ -749,14 +749,14 @@ DeploySucceeded(Deploy *d)
 	if (d->rollback)
 	{
 		LedgerSetState(d->version, "rolled_back", d->role, "rollback()");
-		MoLedgerRecordAfter(d->version, NULL, "rollback", 0);
+		MoLedgerRecordAfter(d->version, NULL, "rollback", d->role, 0);
 		LedgerHistory(d->version, "rollback", "applied", "rolled_back", d->role, NULL);
 		LedgerEmit("migration.rolled_back", d->version, "rollback", NULL);
 	}
 	else
 	{
 		LedgerMarkFinished(d->version, "applied", NULL, NULL);
-		MoLedgerRecordAfter(d->version, d->before, "apply",
+		MoLedgerRecordAfter(d->version, d->before, "apply", d->role,
 							MO_RECORD_FINGERPRINT | MO_RECORD_CHANGES);
 		LedgerHistory(d->version, "apply", "running", "applied", d->role, NULL);
 		LedgerEmit("migration.applied", d->version, "apply", NULL);
@@ -1073,7 +1073,7 @@ EndRecorded(const char *version, const char *state, const char *message)
 		MoLedgerRecordAfter(version,
 							recording_before_version && strcmp(recording_before_version, version) == 0 ?
 							recording_before : NULL,
-							"finish", MO_RECORD_FINGERPRINT | MO_RECORD_CHANGES);
+							"finish", role, MO_RECORD_FINGERPRINT | MO_RECORD_CHANGES);
 	LedgerHistory(version, strcmp(state, "applied") == 0 ? "finish" : "fail",
 				  "running", state, role, message);
 	LedgerEmit(strcmp(state, "applied") == 0 ? "migration.applied" : "migration.failed",
@@ -1188,7 +1188,7 @@ migrate_ops_baseline(PG_FUNCTION_ARGS)
 			  "  pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr())",
 			  &args);
 	LedgerHistory(version, "baseline", NULL, "baselined", role, description);
-	MoLedgerRecordAfter(version, NULL, "baseline", MO_RECORD_FINGERPRINT);
+	MoLedgerRecordAfter(version, NULL, "baseline", role, MO_RECORD_FINGERPRINT);
 	MoRestoreUser(&owner);
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -277,13 +277,14 @@ extern MoCatalogFilter *MoDriftFilter(void);
  * migration: capture the schema (in CurrentMemoryContext) and record
  * fingerprint_before.  After a recorded change: record fingerprint_after and
  * the changes (against before, or the last snapshot when before is NULL)
- * when version is given, and take the snapshot that moves the baseline.
+ * when version is given, and take the snapshot that moves the baseline
+ * (recorded as taken by role, the caller).
  * Both do nothing on a schema without the drift tables (0.1.0).
  */
 #define MO_RECORD_FINGERPRINT	0x01	/* set the ledger row's fingerprint_after */
 #define MO_RECORD_CHANGES		0x02	/* and its changes */
 extern MoCatalogState *MoLedgerCaptureBefore(const char *version);
 extern void MoLedgerRecordAfter(const char *version, MoCatalogState *before,
-								const char *source, int what);
+								const char *source, const char *role, int what);
 
 #endif							/* MIGRATE_OPS_H */
