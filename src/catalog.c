@@ -778,9 +778,10 @@ EmitPrivileges(Capture *cap, int target_kind, const char *target_identity,
 	else
 		appendStringInfoString(&drop, "SELECT 1");	/* nothing to revoke */
 
+	/* a table's grants are restored before its columns' (REVOKE ALL on it revokes theirs) */
 	Emit(cap, MO_KIND_PRIVILEGE,
 		 psprintf("%s %s", MoKindNames[target_kind], target_identity),
-		 root_kind, root, def.data, NULL, drop.data, 0);
+		 root_kind, root, def.data, NULL, drop.data, column ? 1 : 0);
 }
 
 /* ---- small JSON builder for detail ---- */
@@ -929,7 +930,7 @@ static const char *const q_columns =
 "       a.attidentity, a.attgenerated,"	/* 8-9 */
 "       CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.quote_ident(cn.nspname) || '.' ||"
 "            pg_catalog.quote_ident(co.collname) END,"	/* 10 */
-"       a.attacl, d.description, a.attislocal"	/* 11-13 */
+"       a.attacl, d.description, a.attinhcount > 0"	/* 11-13 */
 "  FROM pg_catalog.pg_attribute a"
 "  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -944,13 +945,17 @@ DESCRIPTION("d", "pg_catalog.pg_class", "a.attrelid", "a.attnum")
 "   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")"
 "   AND (c.relkind IN ('r', 'p', 'f') OR a.attacl IS NOT NULL OR d.description IS NOT NULL)";
 
-/* Constraints of tables and domains (constraint triggers are triggers). */
+/*
+ * Constraints of tables and domains (constraint triggers are triggers).
+ * Inherited ones count on each table, like columns, for the same reason.
+ */
 static const char *const q_constraints =
 "SELECT k.contype, k.conname,"	/* 1-2 */
 "       CASE WHEN k.conrelid <> 0 THEN pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
 "            ELSE pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) END,"	/* 3 */
 "       CASE WHEN k.conrelid <> 0 THEN c.relkind ELSE 'd' END,"	/* 4 */
-"       pg_catalog.pg_get_constraintdef(k.oid), d.description"	/* 5-6 */
+"       pg_catalog.pg_get_constraintdef(k.oid), d.description,"	/* 5-6 */
+"       k.coninhcount > 0 OR k.conparentid <> 0"	/* 7 */
 "  FROM pg_catalog.pg_constraint k"
 "  LEFT JOIN pg_catalog.pg_class c ON c.oid = k.conrelid"
 "  LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -958,21 +963,23 @@ static const char *const q_constraints =
 "  LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace"
 DESCRIPTION("d", "pg_catalog.pg_constraint", "k.oid", "0")
 " WHERE k.contype <> 't'"
-"   AND ((k.conrelid <> 0 AND c.relnamespace = ANY ($1) AND k.conislocal AND k.conparentid = 0"
+"   AND ((k.conrelid <> 0 AND c.relnamespace = ANY ($1)"
+"         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pk"	/* a foreign key's clones for */
+"              WHERE pk.oid = k.conparentid AND pk.conrelid = k.conrelid)"	/* referenced partitions */
 "         AND c.relkind IN ('r', 'p', 'f') AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid") ")"
 "     OR (k.contypid <> 0 AND t.typnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid") "))";
 
-/* Indexes that do not implement a constraint, and are not partitions of another index. */
+/* Indexes that do not implement a constraint (partitions of another index included). */
 static const char *const q_indexes =
 "SELECT n.nspname, ic.relname, tc.relname, tc.relkind,"	/* 1-4 */
-"       pg_catalog.pg_get_indexdef(i.indexrelid), ts.spcname, d.description"	/* 5-7 */
+"       pg_catalog.pg_get_indexdef(i.indexrelid), ts.spcname, d.description, ic.relispartition"	/* 5-8 */
 "  FROM pg_catalog.pg_index i"
 "  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
 "  JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = tc.relnamespace"
 "  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = ic.reltablespace"
 DESCRIPTION("d", "pg_catalog.pg_class", "ic.oid", "0")
-" WHERE tc.relnamespace = ANY ($1) AND tc.relkind IN ('r', 'p', 'm') AND NOT ic.relispartition"
+" WHERE tc.relnamespace = ANY ($1) AND tc.relkind IN ('r', 'p', 'm')"
 "   AND" NOT_MEMBER("pg_catalog.pg_class", "tc.oid")
 "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x"
 "        WHERE x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.objid = i.indexrelid"
@@ -1173,7 +1180,7 @@ HandleNamespace(Capture *cap)
 		 psprintf("CREATE SCHEMA %s", identity), NULL,
 		 WANT_DROP(cap) ? psprintf("DROP SCHEMA IF EXISTS %s", identity) : NULL, 0);
 	EmitComment(cap, MO_KIND_SCHEMA, identity, target, MO_KIND_SCHEMA, identity, Str(cap, 5));
-	EmitPrivileges(cap, MO_KIND_SCHEMA, identity, target, target, OidCol(cap, 3), 4,
+	EmitPrivileges(cap, MO_KIND_SCHEMA, identity, target, psprintf("ALTER %s", target), OidCol(cap, 3), 4,
 				   OBJECT_SCHEMA, NULL, MO_KIND_SCHEMA, identity);
 }
 
@@ -1340,7 +1347,12 @@ HandleColumn(Capture *cap)
 	char	   *column = (char *) quote_identifier(Str(cap, 4));
 	char	   *identity = psprintf("%s.%s", parent, column);
 
-	if ((relkind == 'r' || relkind == 'p' || relkind == 'f') && Bool(cap, 13))
+	/*
+	 * Every column of a table counts, inherited or not: pg_dump re-creates
+	 * partitions as tables that are attached afterwards, which makes their
+	 * columns local, so attislocal is no part of a column's identity.
+	 */
+	if (relkind == 'r' || relkind == 'p' || relkind == 'f')
 	{
 		char	   *type = Str(cap, 5);
 		bool		notnull = Bool(cap, 6);
@@ -1385,7 +1397,7 @@ HandleColumn(Capture *cap)
 			 detail.len ? detail.data : NULL,
 			 WANT_DROP(cap) ? psprintf("ALTER %s %s DROP COLUMN IF EXISTS %s",
 									   relkind == 'f' ? "FOREIGN TABLE" : "TABLE", parent, column) : NULL,
-			 0);
+			 Bool(cap, 13) ? MO_ORD_INHERITED : 0);
 	}
 	if (!cap->isnull[11])
 		EmitComment(cap, MO_KIND_COLUMN, identity, psprintf("COLUMN %s", identity),
@@ -1427,6 +1439,8 @@ HandleConstraint(Capture *cap)
 			ord = 4;
 			break;
 	}
+	if (Bool(cap, 7))
+		ord |= MO_ORD_INHERITED;
 	Emit(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent,
 		 psprintf("ALTER %s %s ADD CONSTRAINT %s %s", alter, parent, name, Str(cap, 5)),
 		 NULL,
@@ -1469,7 +1483,8 @@ HandleIndex(Capture *cap)
 	if (tablespace)
 		def = psprintf("%s TABLESPACE %s", def, quote_identifier(tablespace));
 	Emit(cap, MO_KIND_INDEX, identity, parent_kind, parent, def, NULL,
-		 WANT_DROP(cap) ? psprintf("DROP INDEX IF EXISTS %s", identity) : NULL, 0);
+		 WANT_DROP(cap) ? psprintf("DROP INDEX IF EXISTS %s", identity) : NULL,
+		 Bool(cap, 8) ? MO_ORD_INHERITED : 0);
 	if (!cap->isnull[6])
 		EmitComment(cap, MO_KIND_INDEX, identity, psprintf("INDEX %s", identity),
 				parent_kind, parent, Str(cap, 7));

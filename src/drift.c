@@ -800,21 +800,33 @@ typedef struct Script
 	List	   *stmts;
 	int			seq;
 	Drift	   *drift;
+	List	   *lost_columns;	/* removed columns (MoCatalogObject *): cannot come back */
 } Script;
 
-/* qsort comparator for Stmt pointers: phase, rank, creation order (reversed for drops), sequence. */
+/*
+ * qsort comparator for Stmt pointers: phase, rank, then what belongs to a
+ * parent table before what is inherited from it (dropping or creating the
+ * parent's object does the children's), then creation order (reversed for
+ * drops), then sequence.
+ */
 static int
 StmtCompare(const void *a, const void *b)
 {
 	const Stmt *sa = *(const Stmt *const *) a;
 	const Stmt *sb = *(const Stmt *const *) b;
+	bool		ia = (sa->ord & MO_ORD_INHERITED) != 0;
+	bool		ib = (sb->ord & MO_ORD_INHERITED) != 0;
+	int64		oa = sa->ord & ~MO_ORD_INHERITED;
+	int64		ob = sb->ord & ~MO_ORD_INHERITED;
 
 	if (sa->phase != sb->phase)
 		return sa->phase < sb->phase ? -1 : 1;
 	if (sa->rank != sb->rank)
 		return sa->rank < sb->rank ? -1 : 1;
-	if (sa->ord != sb->ord)
-		return (sa->ord < sb->ord) == (sa->phase == 2) ? -1 : 1;
+	if (ia != ib)
+		return ia ? 1 : -1;
+	if (oa != ob)
+		return (oa < ob) == (sa->phase == 2) ? -1 : 1;
 	return sa->seq < sb->seq ? -1 : (sa->seq > sb->seq ? 1 : 0);
 }
 
@@ -1325,6 +1337,42 @@ PrivilegeRestore(const char *identity, const char *definition, const char *actua
 	return pstrdup(definition);
 }
 
+/*
+ * The SQL creating a stored object.  An index or constraint inherited from
+ * a parent table is usually created again by its parent's (created before
+ * it), so it is created only when still missing.
+ */
+static char *
+CreateSql(const MoCatalogObject *e)
+{
+	const char *def = e->x->definition;
+
+	if (!(e->x->ord & MO_ORD_INHERITED))
+		return (char *) def;
+	if (e->kind == MO_KIND_INDEX)
+	{
+		const char *prefix = strncmp(def, "CREATE UNIQUE INDEX ", 20) == 0 ? "CREATE UNIQUE INDEX " :
+		(strncmp(def, "CREATE INDEX ", 13) == 0 ? "CREATE INDEX " : NULL);
+
+		if (prefix)
+			return psprintf("%sIF NOT EXISTS %s", prefix, def + strlen(prefix));
+	}
+	else if (e->kind == MO_KIND_CONSTRAINT && e->x->parent &&
+			 strlen(e->identity) > strlen(e->x->parent) + 4)
+	{
+		char	   *name = pnstrdup(e->identity, strlen(e->identity) - strlen(e->x->parent) - 4);
+		char	   *body = psprintf("BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint"
+									" WHERE conrelid = %s::pg_catalog.regclass"
+									" AND pg_catalog.quote_ident(conname) = %s) THEN EXECUTE %s; END IF; END",
+									quote_literal_cstr(e->x->parent), quote_literal_cstr(name),
+									quote_literal_cstr(def));
+
+		return psprintf("-- inherited from a parent table: only when its own did not bring it back\nDO %s",
+						quote_literal_cstr(body));
+	}
+	return (char *) def;
+}
+
 /* True when kind is dropped and created again to undo a change. */
 static bool
 RecreatedKind(int kind)
@@ -1373,6 +1421,51 @@ ParentGone(Drift *d, const MoCatalogObject *e)
 	return MoCatalogFind(d->actual, e->parent_kind, parent) == NULL;
 }
 
+/* True when a definition uses the (quoted) name as a whole identifier. */
+static bool
+MentionsIdentifier(const char *definition, const char *name)
+{
+	size_t		len = strlen(name);
+
+	for (const char *p = strstr(definition, name); p; p = strstr(p + 1, name))
+	{
+		char		before = p > definition ? p[-1] : ' ';
+		char		after = p[len];
+
+		if (name[0] == '"' ||
+			(!(isalnum((unsigned char) before) || before == '_' || before == '$' || (before & 0x80)) &&
+			 !(isalnum((unsigned char) after) || after == '_' || after == '$' || (after & 0x80))))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The removed column of the same table that a removed object uses (so it
+ * cannot come back either), or NULL.  Comments and grants of the column
+ * itself count as using it.
+ */
+static const MoCatalogObject *
+UsesLostColumn(Script *s, const MoCatalogObject *e)
+{
+	ListCell   *lc;
+
+	foreach(lc, s->lost_columns)
+	{
+		const MoCatalogObject *col = lfirst(lc);
+		const char *table = col->x->parent;
+
+		if ((e->kind == MO_KIND_COMMENT || e->kind == MO_KIND_PRIVILEGE) &&
+			strncmp(e->identity, "column ", 7) == 0 && strcmp(e->identity + 7, col->identity) == 0)
+			return col;
+		if ((e->kind == MO_KIND_INDEX || e->kind == MO_KIND_CONSTRAINT || e->kind == MO_KIND_TRIGGER ||
+			 e->kind == MO_KIND_POLICY) && e->x->parent && table && strcmp(e->x->parent, table) == 0 &&
+			MentionsIdentifier(e->x->definition, col->identity + strlen(table) + 1))
+			return col;
+	}
+	return NULL;
+}
+
 /* Adds the blocks undoing one difference; records objects dropped to be created again. */
 static void
 ScriptPair(Script *s, Pair *p, List **recreated)
@@ -1395,8 +1488,17 @@ ScriptPair(Script *s, Pair *p, List **recreated)
 		return;					/* not in the snapshot any more (cannot happen) */
 	if (a == NULL)
 	{
+		const MoCatalogObject *lost;
+
 		if (ParentGone(d, e))
 			return;
+		if ((lost = UsesLostColumn(s, e)) != NULL)
+		{
+			if (e->kind != MO_KIND_COMMENT && e->kind != MO_KIND_PRIVILEGE)
+				ScriptCannot(s, e->kind, e->identity,
+							 psprintf("it uses column %s, which was dropped", lost->identity), e->x->definition);
+			return;
+		}
 		if (e->kind == MO_KIND_TABLE || e->kind == MO_KIND_FOREIGN_TABLE)
 			ScriptCannot(s, e->kind, e->identity,
 						 "it was dropped and its data with it; restore it from a backup", e->x->definition);
@@ -1407,7 +1509,7 @@ ScriptPair(Script *s, Pair *p, List **recreated)
 			ScriptAdd(s, 2, e->kind, e->x->ord, e->identity, "removed",
 					  PrivilegeRestore(e->identity, e->x->definition, NULL));
 		else
-			ScriptAdd(s, 2, e->kind, e->x->ord, e->identity, "removed", e->x->definition);
+			ScriptAdd(s, 2, e->kind, e->x->ord, e->identity, "removed", CreateSql(e));
 		return;
 	}
 
@@ -1448,7 +1550,7 @@ ScriptPair(Script *s, Pair *p, List **recreated)
 				ScriptAdd(s, 1, a->kind, a->x->ord, a->identity, "changed, dropped to be created again",
 						  a->x->drop);
 				ScriptAdd(s, 2, e->kind, e->x->ord, e->identity, "changed, created as it was",
-						  e->x->definition);
+						  CreateSql(e));
 				*recreated = lappend(*recreated, e);
 			}
 			else
@@ -1456,6 +1558,136 @@ ScriptPair(Script *s, Pair *p, List **recreated)
 							 e->x->definition);
 			break;
 	}
+}
+
+/*
+ * Views that use a view dropped to be created again, and foreign keys that
+ * use a key dropped to be created again, must be dropped before it and
+ * created again after it.  Finds them in the live catalog (transitively for
+ * views) and adds them, from their stored definitions.  Returns recreated
+ * with them appended.
+ */
+static List *
+ScriptExpand(Script *s, List *recreated)
+{
+	Drift	   *d = s->drift;
+	char	  **views = palloc(sizeof(char *) * (list_length(recreated) + 1));
+	char	  **keys = palloc(sizeof(char *) * (list_length(recreated) + 1));
+	char	  **tables = palloc(sizeof(char *) * (list_length(recreated) + 1));
+	int			nv = 0,
+				nk = 0;
+	ListCell   *lc;
+	MoArgs		args = {0};
+	int			n;
+	char	  **kinds;
+	char	  **identities;
+	List	   *found = NIL;
+
+	foreach(lc, recreated)
+	{
+		MoCatalogObject *e = lfirst(lc);
+
+		if (e->kind == MO_KIND_VIEW || e->kind == MO_KIND_MATVIEW)
+			views[nv++] = e->identity;
+		else if (e->kind == MO_KIND_CONSTRAINT && e->x->parent &&
+				 strlen(e->identity) > strlen(e->x->parent) + 4)
+		{
+			keys[nk] = pnstrdup(e->identity, strlen(e->identity) - strlen(e->x->parent) - 4);
+			tables[nk++] = e->x->parent;
+		}
+	}
+	if (nv == 0 && nk == 0)
+		return recreated;
+
+	ArgDatum(&args, TEXTARRAYOID, TextArrayDatum(views, nv), false);
+	ArgDatum(&args, TEXTARRAYOID, TextArrayDatum(keys, nk), false);
+	ArgDatum(&args, TEXTARRAYOID, TextArrayDatum(tables, nk), false);
+	MoSpiExec("WITH RECURSIVE used(oid) AS ("
+			  "  SELECT pg_catalog.to_regclass(v) FROM pg_catalog.unnest($1::pg_catalog.text[]) v),"
+			  " deps(oid) AS ("
+			  "  SELECT r.ev_class FROM used"
+			  "    JOIN pg_catalog.pg_depend dp ON dp.refobjid OPERATOR(pg_catalog.=) used.oid"
+			  "     AND dp.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+			  "     AND dp.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+			  "    JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) dp.objid"
+			  "   WHERE r.ev_class OPERATOR(pg_catalog.<>) used.oid"
+			  "  UNION"
+			  "  SELECT r.ev_class FROM deps"
+			  "    JOIN pg_catalog.pg_depend dp ON dp.refobjid OPERATOR(pg_catalog.=) deps.oid"
+			  "     AND dp.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+			  "     AND dp.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+			  "    JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) dp.objid"
+			  "   WHERE r.ev_class OPERATOR(pg_catalog.<>) deps.oid)"
+			  " SELECT CASE c.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END,"
+			  "        pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+			  "          OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
+			  "   FROM deps JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) deps.oid"
+			  "   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+			  " UNION ALL"
+			  " SELECT 'constraint', pg_catalog.quote_ident(fk.conname) OPERATOR(pg_catalog.||) ' on '"
+			  "          OPERATOR(pg_catalog.||) pg_catalog.quote_ident(fn.nspname) OPERATOR(pg_catalog.||) '.'"
+			  "          OPERATOR(pg_catalog.||) pg_catalog.quote_ident(fc.relname)"
+			  "   FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]))"
+			  "        AS k(name, tbl)"
+			  "   JOIN pg_catalog.pg_constraint pk ON pk.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(k.tbl)"
+			  "    AND pg_catalog.quote_ident(pk.conname) OPERATOR(pg_catalog.=) k.name"
+			  "   JOIN pg_catalog.pg_constraint fk ON fk.conindid OPERATOR(pg_catalog.=) pk.conindid"
+			  "    AND fk.contype OPERATOR(pg_catalog.=) 'f'"
+			  "   JOIN pg_catalog.pg_class fc ON fc.oid OPERATOR(pg_catalog.=) fk.conrelid"
+			  "   JOIN pg_catalog.pg_namespace fn ON fn.oid OPERATOR(pg_catalog.=) fc.relnamespace"
+			  "  WHERE pk.contype OPERATOR(pg_catalog.=) ANY ('{p,u}'::pg_catalog.char[])", &args);
+	n = (int) SPI_processed;
+	kinds = palloc(sizeof(char *) * (n + 1));
+	identities = palloc(sizeof(char *) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		int			kind = MoKindFromName(MoSpiGetText(i, 1));
+		char	   *identity = MoSpiGetText(i, 2);
+		MoCatalogObject *e = MoCatalogFind(d->expected, kind, identity);
+		MoCatalogObject *a = MoCatalogFind(d->actual, kind, identity);
+
+		if (e == NULL || a == NULL || memcmp(e->hash, a->hash, 32) != 0 || e->x != NULL)
+			continue;			/* added, changed or already handled: a difference itself */
+		kinds[i] = (char *) MoKindNames[kind];
+		identities[i] = identity;
+		found = lappend(found, e);
+	}
+	if (found == NIL)
+		return recreated;
+	n = 0;
+	foreach(lc, found)
+	{
+		MoCatalogObject *e = lfirst(lc);
+
+		kinds[n] = (char *) MoKindNames[e->kind];
+		identities[n++] = e->identity;
+	}
+	{
+		MoOwnerState owner;
+
+		MoBecomeOwner(&owner);
+		LoadStoredDefinitions(d->expected, d->snapshot_id, n, kinds, identities);
+		MoRestoreUser(&owner);
+	}
+	foreach(lc, found)
+	{
+		MoCatalogObject *e = lfirst(lc);
+		char	   *drop;
+
+		if (e->x == NULL)
+			continue;
+		if (e->kind == MO_KIND_CONSTRAINT)
+			drop = psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %.*s", e->x->parent,
+							(int) (strlen(e->identity) - strlen(e->x->parent) - 4), e->identity);
+		else
+			drop = psprintf("DROP %s IF EXISTS %s",
+							e->kind == MO_KIND_VIEW ? "VIEW" : "MATERIALIZED VIEW", e->identity);
+		ScriptAdd(s, 1, e->kind, e->x->ord, e->identity, "depends on an object created again, dropped", drop);
+		ScriptAdd(s, 2, e->kind, e->x->ord, e->identity, "created again after what it depends on",
+				  CreateSql(e));
+		recreated = lappend(recreated, e);
+	}
+	return recreated;
 }
 
 /*
@@ -1542,7 +1774,16 @@ migrate_ops_drift_sql(PG_FUNCTION_ARGS)
 	DriftFromArgs(fcinfo, &d, MO_CAPTURE_DETAIL | MO_CAPTURE_DROP);
 	s.drift = &d;
 	for (int i = 0; i < d.pairs.n; i++)
+	{
+		Pair	   *p = &d.pairs.items[i];
+
+		if (p->a == NULL && p->e->kind == MO_KIND_COLUMN && p->e->x && p->e->x->parent &&
+			!ParentGone(&d, p->e))
+			s.lost_columns = lappend(s.lost_columns, p->e);
+	}
+	for (int i = 0; i < d.pairs.n; i++)
 		ScriptPair(&s, &d.pairs.items[i], &recreated);
+	recreated = ScriptExpand(&s, recreated);
 	ScriptDependents(&s, recreated);
 
 	initStringInfo(&out);

@@ -160,6 +160,9 @@ typedef struct MoCatalogExtra
 	int64		ord;			/* creation-order hint for drift_sql(), never hashed */
 } MoCatalogExtra;
 
+/* In ord: the object is inherited from a parent table (partition, INHERITS). */
+#define MO_ORD_INHERITED	(INT64CONST(1) << 40)
+
 /*
  * One tracked object.  identity is PostgreSQL's object-identity format
  * (pg_identify_object), built from names: "public.orders",
