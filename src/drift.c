@@ -1107,7 +1107,7 @@ RepairColumn(Script *s, const MoCatalogObject *e, const MoCatalogObject *a)
 
 	if (aid && aid[0] && (eid == NULL || eid[0] == '\0'))
 		RepairAdd(&sql, "%s DROP IDENTITY", alter);
-	if (adef && (Differs(edef, adef) || type_changed))
+	if (adef && (edef == NULL || type_changed))
 		RepairAdd(&sql, "%s DROP DEFAULT", alter);
 	if (type_changed)
 	{
