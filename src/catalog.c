@@ -69,13 +69,25 @@ const char *const MoKindNames[MO_NUM_KINDS] = {
 	"view",
 };
 
-/* Returns the MoKind named name, or -1. */
+/* Returns the MoKind named name, or -1 (MoKindNames is sorted). */
 int
 MoKindFromName(const char *name)
 {
-	for (int i = 0; i < MO_NUM_KINDS; i++)
-		if (strcmp(MoKindNames[i], name) == 0)
-			return i;
+	int			lo = 0,
+				hi = MO_NUM_KINDS - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(MoKindNames[mid], name);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
 	return -1;
 }
 
@@ -485,6 +497,9 @@ typedef struct Capture
 	TupleDesc	tupdesc;
 	Datum		values[MAX_QUERY_COLUMNS];	/* its columns, deformed once */
 	bool		isnull[MAX_QUERY_COLUMNS];
+	MemoryContext querycxt;		/* reset after every query */
+	Oid			last_relid;		/* the relation of the previous row (columns) */
+	char	   *last_parent;	/* and its identity, in querycxt */
 } Capture;
 
 /* Drop SQL is built only when asked for (drift_sql). */
@@ -930,7 +945,7 @@ static const char *const q_columns =
 "       a.attidentity, a.attgenerated,"	/* 8-9 */
 "       CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.quote_ident(cn.nspname) || '.' ||"
 "            pg_catalog.quote_ident(co.collname) END,"	/* 10 */
-"       a.attacl, d.description, a.attinhcount > 0"	/* 11-13 */
+"       a.attacl, d.description, a.attinhcount > 0, a.attrelid"	/* 11-14 */
 "  FROM pg_catalog.pg_attribute a"
 "  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -1343,9 +1358,18 @@ HandleColumn(Capture *cap)
 {
 	char		relkind = Char(cap, 1);
 	int			parent_kind = RelationKind(relkind);
-	char	   *parent = Qual(Str(cap, 2), Str(cap, 3));
+	char	   *parent;
 	char	   *column = (char *) quote_identifier(Str(cap, 4));
-	char	   *identity = psprintf("%s.%s", parent, column);
+	char	   *identity;
+
+	/* rows come table by table: the table's identity is built once */
+	if (OidCol(cap, 14) != cap->last_relid || cap->last_parent == NULL)
+	{
+		cap->last_relid = OidCol(cap, 14);
+		cap->last_parent = MemoryContextStrdup(cap->querycxt, Qual(Str(cap, 2), Str(cap, 3)));
+	}
+	parent = cap->last_parent;
+	identity = psprintf("%s.%s", parent, column);
 
 	/*
 	 * Every column of a table counts, inherited or not: pg_dump re-creates
@@ -1760,6 +1784,8 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
+	MemoryContextReset(cap->querycxt);
+	cap->last_parent = NULL;
 	elog(DEBUG1, "migrate_ops: catalog %s: %llu rows, %d objects, %ld ms (%.0f ms CPU)", what,
 		 (unsigned long long) rows, cap->state->count - objects,
 		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
@@ -1875,6 +1901,8 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	cap.all = (schemas == NIL);
 	cap.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops catalog row",
 									   ALLOCSET_DEFAULT_SIZES);
+	cap.querycxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops catalog query",
+										 ALLOCSET_DEFAULT_SIZES);
 	cap.sha = pg_cryptohash_create(PG_SHA256);
 	if (cap.sha == NULL)
 		elog(ERROR, "could not create a SHA-256 context");
@@ -1897,6 +1925,7 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 
 	pg_cryptohash_free(cap.sha);
 	MemoryContextDelete(cap.rowcxt);
+	MemoryContextDelete(cap.querycxt);
 	MoCatalogStateFinish(cap.state);
 	elog(DEBUG1, "migrate_ops: captured %d catalog objects in %zu bytes",
 		 cap.state->count, MemoryContextMemAllocated(cap.state->cxt, true));

@@ -618,11 +618,20 @@ static void
 ComputeDrift(Drift *d, int capture_flags)
 {
 	MoCatalogFilter *filter = MoDriftFilter();
+	TimestampTz start = GetCurrentTimestamp();
 
 	d->expected = LoadStored(d->snapshot_id, filter);
+	elog(DEBUG1, "migrate_ops: loaded %d objects of snapshot %lld in %ld ms", d->expected->count,
+		 (long long) d->snapshot_id, TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()));
 	d->actual = MoCatalogCaptureExt(capture_flags, NIL, filter, d->expected);
 	(void) MoCatalogCompare(d->expected, d->actual, PairCollect, &d->pairs);
 	LoadPairDefinitions(d->expected, d->snapshot_id, &d->pairs);
+	elog(DEBUG1, "migrate_ops: drift against snapshot %lld: %d differences in %ld ms; "
+		 "states %zu bytes, backend memory %zu bytes of which catalog caches %zu bytes",
+		 (long long) d->snapshot_id, d->pairs.n, TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()),
+		 MemoryContextMemAllocated(d->expected->cxt, true) + MemoryContextMemAllocated(d->actual->cxt, true),
+		 MemoryContextMemAllocated(TopMemoryContext, true),
+		 CacheMemoryContext ? MemoryContextMemAllocated(CacheMemoryContext, true) : 0);
 }
 
 /* Reads drift()'s/drift_sql()'s snapshot argument and computes the drift (SPI connected). */

@@ -9,9 +9,13 @@
 # constraint each, then measures in the same run:
 #   snapshot()    the first snapshot (writes every object)
 #   fingerprint() best of 3
-#   drift()       best of 3, no drift; then again with 10 objects drifted
-#   peak memory   VmHWM growth of the backend running drift(), and the size
-#                 of the catalog state it built (DEBUG1 line)
+#   drift()       best of 3 in new sessions, no drift; once more in the same
+#                 session (warm catalog caches, as in the background worker);
+#                 then with 10 objects drifted
+#   memory        of the backend running drift(): peak RSS growth (VmHWM,
+#                 includes shared buffers it touched), its memory contexts,
+#                 of which PostgreSQL's catalog caches and migrate_ops' own
+#                 object sets (from its DEBUG1 line)
 #   pg_dump --schema-only of the same database (the baseline), best of 2
 # and prints the ratios.  Targets (10,000 tables): drift() <= 2 s,
 # fingerprint() <= 1.5 s, snapshot() <= 5 s, drift() >= 10x faster than
@@ -53,7 +57,10 @@ proc_kb() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p"; }
 
 ratio() { python3 -c "print(f'{$1 / max($2, 1):.1f}')"; }
 
-printf '\n%-8s %10s %10s %12s %12s %12s %12s %12s %10s %10s\n' tables objects "snapshot" "fingerprint" "drift" "drift(10)" "peak MB" "state MB" "pg_dump -s" "dump/drift"
+header() {
+    printf '%-7s %8s %9s %12s %8s %10s %10s %10s %22s %11s %10s %10s\n' tables objects snapshot fingerprint \
+        drift "drift warm" "drift(10)" "peak RSS" "contexts/caches/states" "pg_dump -s" dump/drift "dump/warm"
+}
 results=()
 for n in "${sizes[@]}"; do
     db=bench_$n
@@ -72,26 +79,34 @@ for n in "${sizes[@]}"; do
     mo_psql -d "$db" -c "VACUUM ANALYZE" >/dev/null
     echo "built in $((SECONDS - t0)) s"
 
-    objects=$(psqlq -d "$db" -c "SELECT count(*) FROM migrate_ops.snapshot_objects")
     snap=$(time_ms "$db" "SELECT migrate_ops.snapshot('bench') \\g /dev/null")
     objects=$(psqlq -d "$db" -c "SELECT object_count FROM migrate_ops.snapshots ORDER BY id DESC LIMIT 1")
     fp=$(best_ms "$db" "SELECT migrate_ops.fingerprint() \\g /dev/null" 3)
     dr=$(best_ms "$db" "SELECT count(*) FROM migrate_ops.drift() \\g /dev/null" 3)
 
-    # peak memory of a backend running drift(), and the state size it logs
+    # memory of a backend running drift(): peak RSS growth (includes the shared
+    # buffers it touched), its memory contexts, of which the catalog caches
+    # PostgreSQL's deparsers fill and migrate_ops' own two object sets; and
+    # drift() again in the same session (warm catalog caches, like the worker)
     mem=$(PGOPTIONS="-c client_min_messages=debug1" psqlq -d "$db" 2>&1 <<'SQL'
 SELECT pg_catalog.pg_read_file('/proc/self/status') AS before \gset
 SELECT count(*) FROM migrate_ops.drift();
 SELECT pg_catalog.pg_read_file('/proc/self/status') AS after \gset
 \echo BEFORE :before
 \echo AFTER :after
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
+SELECT count(*) FROM migrate_ops.drift();
+SELECT 'WARM ' || round(extract(epoch FROM pg_catalog.clock_timestamp() - :'t0') * 1000)::int;
 SQL
 )
     rss0=$(grep -A60 '^BEFORE' <<<"$mem" | proc_kb VmRSS | head -1)
     hwm1=$(grep -A60 '^AFTER' <<<"$mem" | proc_kb VmHWM | head -1)
-    peak_mb=$(python3 -c "print(f'{($hwm1 - $rss0) / 1024:.1f}')")
-    state_b=$(grep -o 'captured [0-9]* catalog objects in [0-9]* bytes' <<<"$mem" | awk '{s += $6} END {print s + 0}')
-    state_mb=$(python3 -c "print(f'{$state_b / 1048576:.1f}')")
+    peak_mb=$(python3 -c "print(f'{($hwm1 - $rss0) / 1024:.0f}')")
+    line=$(grep -m1 'drift against snapshot' <<<"$mem")
+    states_mb=$(sed -n 's/.*states \([0-9]*\) bytes.*/\1/p' <<<"$line" | awk '{printf "%.0f", $1 / 1048576}')
+    ctx_mb=$(sed -n 's/.*backend memory \([0-9]*\) bytes.*/\1/p' <<<"$line" | awk '{printf "%.0f", $1 / 1048576}')
+    cache_mb=$(sed -n 's/.*catalog caches \([0-9]*\) bytes.*/\1/p' <<<"$line" | awk '{printf "%.0f", $1 / 1048576}')
+    warm=$(sed -n 's/^WARM \([0-9]*\)/\1/p' <<<"$mem")
 
     # 10 objects drifted: 5 new indexes, 5 changed column defaults
     mo_psql -q -d "$db" -c "
@@ -111,13 +126,14 @@ SQL
         if [ -z "$dump" ] || [ "$t" -lt "$dump" ]; then dump=$t; fi
     done
 
-    line=$(printf '%-8s %10s %10s %12s %12s %12s %12s %12s %10s %10s' "$n" "$objects" "${snap} ms" "${fp} ms" "${dr} ms" "${dr10} ms" \
-        "$peak_mb" "$state_mb" "${dump} ms" "$(ratio "$dump" "$dr")x")
+    line=$(printf '%-7s %8s %9s %12s %8s %10s %10s %10s %22s %11s %10s %10s' "$n" "$objects" "${snap} ms" "${fp} ms" \
+        "${dr} ms" "${warm} ms" "${dr10} ms" "${peak_mb} MB" "${ctx_mb}/${cache_mb}/${states_mb} MB" "${dump} ms" \
+        "$(ratio "$dump" "$dr")x" "$(ratio "$dump" "$warm")x")
     results+=("$line")
     echo "$line"
     mo_psql -d postgres -c "DROP DATABASE $db" >/dev/null
 done
 
 mo_log "results (PostgreSQL $MO_PGMAJOR, $(nproc) CPUs, shared machine)"
-printf '%-8s %10s %10s %12s %12s %12s %12s %12s %10s %10s\n' tables objects "snapshot" "fingerprint" "drift" "drift(10)" "peak MB" "state MB" "pg_dump -s" "dump/drift"
+header
 printf '%s\n' "${results[@]}"
