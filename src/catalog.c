@@ -1936,9 +1936,16 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 MoCatalogState *
 MoCatalogCapture(void)
 {
-	MoCatalogFilter *filter = MoDriftFilter();
+	MemoryContext caller = CurrentMemoryContext;
+	MoCatalogFilter *filter;
+	MoCatalogState *state;
 
-	return MoCatalogCaptureExt(MO_CAPTURE_DEFINITIONS, NIL, filter, NULL);
+	SPI_connect();
+	filter = MoDriftFilter();
+	MemoryContextSwitchTo(caller);	/* the state outlives this SPI connection */
+	state = MoCatalogCaptureExt(MO_CAPTURE_DEFINITIONS, NIL, filter, NULL);
+	SPI_finish();
+	return state;
 }
 
 /* Collects MoDriftRows for MoCatalogDiff(). */

@@ -118,7 +118,10 @@ TextArrayDatum(char **values, int n)
 											  TYPALIGN_INT));
 }
 
-/* Appends "-- text" lines (every line of text commented). */
+/*
+ * Appends "-- text" lines: every line of text commented (a carriage return
+ * ends an SQL comment too, so it starts a new commented line as well).
+ */
 static void
 AppendCommentLines(StringInfo buf, const char *prefix, const char *text)
 {
@@ -126,7 +129,7 @@ AppendCommentLines(StringInfo buf, const char *prefix, const char *text)
 	appendStringInfoString(buf, prefix);
 	for (const char *p = text; p && *p; p++)
 	{
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\r')
 			appendStringInfoString(buf, "\n--   ");
 		else
 			appendStringInfoChar(buf, *p);
@@ -867,7 +870,7 @@ ScriptCannot(Script *s, int kind, const char *identity, const char *why, const c
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "-- %s %s: cannot restore: %s\n", MoKindNames[kind], OneLine(identity), why);
+	appendStringInfo(&buf, "-- %s %s: cannot restore: %s\n", MoKindNames[kind], OneLine(identity), OneLine(why));
 	if (definition)
 		AppendCommentLines(&buf, "it was: ", definition);
 	st->phase = 2;
@@ -1797,7 +1800,7 @@ migrate_ops_drift_sql(PG_FUNCTION_ARGS)
 
 	initStringInfo(&out);
 	appendStringInfo(&out, "-- migrate_ops drift_sql: bring database %s back to snapshot %lld",
-					 quote_identifier(get_database_name(MyDatabaseId)), (long long) d.snapshot_id);
+					 OneLine(quote_identifier(get_database_name(MyDatabaseId))), (long long) d.snapshot_id);
 	if (d.label)
 		appendStringInfo(&out, " (%s)", OneLine(d.label));
 	appendStringInfo(&out, ", taken %s.\n", d.taken_at);

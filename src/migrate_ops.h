@@ -251,7 +251,13 @@ typedef struct MoDriftRow
 	char	   *actual;
 } MoDriftRow;
 
-/* Captures the current catalog with every definition (e.g. for plan()), with the default filter. */
+/*
+ * Captures the current catalog with every definition (e.g. for plan()), with
+ * the default filter, in a new child of CurrentMemoryContext (free it with
+ * MoCatalogFree).  Works with or without SPI connected.  To keep a capture
+ * made inside a subtransaction that is rolled back, call it in a context
+ * that outlives the subtransaction.
+ */
 extern MoCatalogState *MoCatalogCapture(void);
 
 /* The differences from before to after (both from MoCatalogCapture()), a List of MoDriftRow *. */

@@ -2,7 +2,7 @@
 -- brings the catalog back to the snapshot's fingerprint; what it cannot
 -- restore (a dropped table or column) is a "-- cannot restore" comment.
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 
 -- Runs drift_sql() and checks the catalog is back at the latest snapshot.
 CREATE FUNCTION pg_temp.roundtrip(descr text) RETURNS SETOF text LANGUAGE plpgsql AS $$
@@ -205,12 +205,15 @@ index" ON "Wëird ""one"""."Ta ble" ("UP");
 SELECT * FROM pg_temp.roundtrip('quotes, spaces, non-ASCII and newlines in names are quoted right');
 
 -- ---------------------------------------------------------------- what cannot be restored
+CREATE TABLE app.victim (i int);
+ALTER TABLE app.orders ADD COLUMN sneaky text DEFAULT E'x\rDROP TABLE app.victim; --\nDROP TABLE app.victim;';
 CREATE TABLE app.doomed (id int PRIMARY KEY, v text);
 COMMENT ON TABLE app.doomed IS 'soon gone';
 CREATE INDEX doomed_v ON app.doomed (v);
 SELECT migrate_ops.snapshot('with doomed');
 DROP TABLE app.doomed;
 ALTER TABLE app.orders DROP COLUMN note;
+ALTER TABLE app.orders DROP COLUMN sneaky;
 CREATE TEMP TABLE script AS SELECT migrate_ops.drift_sql() AS s;
 SELECT matches((SELECT s FROM script), E'-- table app\\.doomed: cannot restore: it was dropped and its data with it; restore it from a backup\n-- it was: CREATE TABLE app\\.doomed \\(\\.\\.\\.\\)',
                'a dropped table is a cannot-restore comment with its definition');
@@ -218,9 +221,11 @@ SELECT matches((SELECT s FROM script), E'-- column app\\.orders\\.note: cannot r
                'so is a dropped column');
 SELECT unalike((SELECT s FROM script), '%doomed_v%', 'nothing is re-created on a table that is gone');
 DO $$ BEGIN EXECUTE (SELECT s FROM script); END $$;
+SELECT has_table('app', 'victim', 'a definition with a carriage return or a newline stays inside its comment');
 SELECT matches((SELECT s FROM script), E'-- index app\\.orders_note_idx: cannot restore: it uses column app\\.orders\\.note, which was dropped',
                'an index on a dropped column cannot come back either');
 SELECT is(pg_temp.d(), ARRAY['column app.doomed.id removed', 'column app.doomed.v removed', 'column app.orders.note removed',
+                             'column app.orders.sneaky removed',
                              'comment column app.orders.note removed', 'comment table app.doomed removed',
                              'constraint doomed_pkey on app.doomed removed', 'index app.doomed_v removed',
                              'index app.orders_note_idx removed', 'privilege column app.orders.note removed',
