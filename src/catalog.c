@@ -26,6 +26,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
+#include "common/hashfn.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -35,7 +36,10 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -498,6 +502,8 @@ typedef struct Capture
 	Datum		values[MAX_QUERY_COLUMNS];	/* its columns, deformed once */
 	bool		isnull[MAX_QUERY_COLUMNS];
 	MemoryContext querycxt;		/* reset after every query */
+	HTAB	   *types;			/* ColumnTypeName() cache, in querycxt */
+	HTAB	   *defaults;		/* DefaultExpr() cache, in querycxt */
 	Oid			last_relid;		/* the relation of the previous row (columns) */
 	char	   *last_parent;	/* and its identity, in querycxt */
 } Capture;
@@ -939,23 +945,22 @@ DESCRIPTION("d", "pg_catalog.pg_class", "c.oid", "0")
 /* Columns of tables (and, for their comments and privileges, of views and composite types). */
 static const char *const q_columns =
 "SELECT c.relkind, n.nspname, c.relname, a.attname,"	/* 1-4 */
-"       pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,"	/* 5-6 */
-"       CASE WHEN a.atthasdef THEN pg_catalog.pg_get_expr(ad.adbin,"
-"            CASE WHEN a.attgenerated <> '' THEN ad.adrelid ELSE 0 END) END,"	/* 7 */
+"       a.atttypid, a.attnotnull, ad.adbin,"	/* 5-7: format_type, pg_get_expr in C */
 "       a.attidentity, a.attgenerated,"	/* 8-9 */
 "       CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.quote_ident(cn.nspname) || '.' ||"
 "            pg_catalog.quote_ident(co.collname) END,"	/* 10 */
-"       a.attacl, d.description, a.attinhcount > 0, a.attrelid"	/* 11-14 */
-"  FROM pg_catalog.pg_attribute a"
-"  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+"       a.attacl, d.description, a.attinhcount > 0, a.attrelid, a.atttypmod"	/* 11-15 */
+"  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+/* the tracked relations' attributes through the index, not every attribute of the database */
+"  CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_attribute a"
+"        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped OFFSET 0) a"
 "  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
 "  LEFT JOIN pg_catalog.pg_attrdef ad ON a.atthasdef AND ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
 "  LEFT JOIN pg_catalog.pg_collation co ON a.attcollation <> t.typcollation AND co.oid = a.attcollation"
 "  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace"
 DESCRIPTION("d", "pg_catalog.pg_class", "a.attrelid", "a.attnum")
-" WHERE a.attnum > 0 AND NOT a.attisdropped"
-"   AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')"
+" WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')"
 "   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
 "   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")"
 "   AND (c.relkind IN ('r', 'p', 'f') OR a.attacl IS NOT NULL OR d.description IS NOT NULL)";
@@ -1352,6 +1357,108 @@ HandleRelation(Capture *cap)
 				   NULL, kind, identity);
 }
 
+/* A cached format_type() result. */
+typedef struct TypeNameEntry
+{
+	Oid			typid;			/* key: type and typmod */
+	int32		typmod;
+	char	   *name;
+} TypeNameEntry;
+
+/* A cached deparsed column default. */
+typedef struct DefaultEntry
+{
+	uint32		hash;			/* key: hash of the node tree's text */
+	List	   *items;			/* (node tree text, deparsed) pairs with that hash */
+} DefaultEntry;
+
+/*
+ * format_type(atttypid, atttypmod) of the current column, computed once per
+ * type and typmod in a query (thousands of columns share a handful).
+ */
+static char *
+ColumnTypeName(Capture *cap, Oid typid, int32 typmod)
+{
+	TypeNameEntry key;
+	TypeNameEntry *entry;
+	bool		found;
+
+	if (cap->types == NULL)
+	{
+		HASHCTL		ctl = {0};
+
+		ctl.keysize = offsetof(TypeNameEntry, name);
+		ctl.entrysize = sizeof(TypeNameEntry);
+		ctl.hcxt = cap->querycxt;
+		cap->types = hash_create("migrate_ops type names", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.typid = typid;
+	key.typmod = typmod;
+	entry = hash_search(cap->types, &key, HASH_ENTER, &found);
+	if (!found)
+		entry->name = MemoryContextStrdup(cap->querycxt,
+										  format_type_extended(typid, typmod,
+															   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_ALLOW_INVALID));
+	return entry->name;
+}
+
+/*
+ * pg_get_expr() of the current column's default (column 7, relation
+ * column 14), or NULL.  A default is never about a column, so its text is
+ * computed once per distinct node tree in a query; a generation expression
+ * is deparsed with its table.
+ */
+static char *
+DefaultExpr(Capture *cap, bool generated)
+{
+	text	   *adbin;
+	uint32		hash;
+	DefaultEntry *entry;
+	bool		found;
+	ListCell   *lc;
+	char	   *deparsed;
+
+	if (cap->isnull[6])
+		return NULL;
+	adbin = DatumGetTextPP(cap->values[6]);
+	if (generated)
+		return TextDatumGetCString(DirectFunctionCall2(pg_get_expr, PointerGetDatum(adbin),
+													   cap->values[13]));
+	if (cap->defaults == NULL)
+	{
+		HASHCTL		ctl = {0};
+
+		ctl.keysize = sizeof(uint32);
+		ctl.entrysize = sizeof(DefaultEntry);
+		ctl.hcxt = cap->querycxt;
+		cap->defaults = hash_create("migrate_ops column defaults", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	hash = hash_bytes((const unsigned char *) VARDATA_ANY(adbin), VARSIZE_ANY_EXHDR(adbin));
+	entry = hash_search(cap->defaults, &hash, HASH_ENTER, &found);
+	if (!found)
+		entry->items = NIL;
+	for (lc = list_head(entry->items); lc != NULL; lc = lnext(entry->items, lnext(entry->items, lc)))
+	{
+		text	   *key = (text *) lfirst(lc);
+
+		if (VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(adbin) &&
+			memcmp(VARDATA_ANY(key), VARDATA_ANY(adbin), VARSIZE_ANY_EXHDR(adbin)) == 0)
+			return (char *) lfirst(lnext(entry->items, lc));
+	}
+	deparsed = TextDatumGetCString(DirectFunctionCall2(pg_get_expr, PointerGetDatum(adbin),
+													   ObjectIdGetDatum(InvalidOid)));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
+
+		entry->items = lappend(entry->items, DatumGetPointer(datumCopy(PointerGetDatum(adbin), false, -1)));
+		entry->items = lappend(entry->items, pstrdup(deparsed));
+		MemoryContextSwitchTo(old);
+	}
+	return deparsed;
+}
+
 /* A row of q_columns: the column (of a table), its comment and privileges. */
 static void
 HandleColumn(Capture *cap)
@@ -1378,11 +1485,11 @@ HandleColumn(Capture *cap)
 	 */
 	if (relkind == 'r' || relkind == 'p' || relkind == 'f')
 	{
-		char	   *type = Str(cap, 5);
-		bool		notnull = Bool(cap, 6);
-		char	   *defexpr = Str(cap, 7);
 		char		identityc = Char(cap, 8);
 		char		generated = Char(cap, 9);
+		char	   *type = ColumnTypeName(cap, OidCol(cap, 5), DatumGetInt32(cap->values[14]));
+		bool		notnull = Bool(cap, 6);
+		char	   *defexpr = DefaultExpr(cap, generated == 's');
 		char	   *collation = Str(cap, 10);
 		StringInfoData def;
 		StringInfoData detail;
@@ -1786,6 +1893,8 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 	SPI_cursor_close(portal);
 	MemoryContextReset(cap->querycxt);
 	cap->last_parent = NULL;
+	cap->types = NULL;
+	cap->defaults = NULL;
 	elog(DEBUG1, "migrate_ops: catalog %s: %llu rows, %d objects, %ld ms (%.0f ms CPU)", what,
 		 (unsigned long long) rows, cap->state->count - objects,
 		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),

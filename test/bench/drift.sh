@@ -9,7 +9,8 @@
 # constraint each, then measures in the same run:
 #   snapshot()    the first snapshot (writes every object)
 #   fingerprint() best of 3
-#   drift()       best of 3 in new sessions, no drift; once more in the same
+#   drift()       best of 3 in new sessions, no drift (and the CPU time the
+#                 backend spent, which a busy machine does not inflate); once more in the same
 #                 session (warm catalog caches, as in the background worker);
 #                 then with 10 objects drifted
 #   memory        of the backend running drift(): peak RSS growth (VmHWM,
@@ -58,8 +59,8 @@ proc_kb() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p"; }
 ratio() { python3 -c "print(f'{$1 / max($2, 1):.1f}')"; }
 
 header() {
-    printf '%-7s %8s %9s %12s %8s %10s %10s %10s %22s %11s %10s %10s\n' tables objects snapshot fingerprint \
-        drift "drift warm" "drift(10)" "peak RSS" "contexts/caches/states" "pg_dump -s" dump/drift "dump/warm"
+    printf '%-7s %8s %9s %12s %8s %10s %10s %10s %10s %22s %11s %10s %10s\n' tables objects snapshot fingerprint \
+        drift "drift CPU" "drift warm" "drift(10)" "peak RSS" "contexts/caches/states" "pg_dump -s" dump/drift "dump/warm"
 }
 results=()
 for n in "${sizes[@]}"; do
@@ -90,8 +91,12 @@ for n in "${sizes[@]}"; do
     # drift() again in the same session (warm catalog caches, like the worker)
     mem=$(PGOPTIONS="-c client_min_messages=debug1" psqlq -d "$db" 2>&1 <<'SQL'
 SELECT pg_catalog.pg_read_file('/proc/self/status') AS before \gset
+SELECT pg_catalog.pg_read_file('/proc/self/stat') AS stat0 \gset
 SELECT count(*) FROM migrate_ops.drift();
+SELECT pg_catalog.pg_read_file('/proc/self/stat') AS stat1 \gset
 SELECT pg_catalog.pg_read_file('/proc/self/status') AS after \gset
+\echo STAT0 :stat0
+\echo STAT1 :stat1
 \echo BEFORE :before
 \echo AFTER :after
 SELECT pg_catalog.clock_timestamp() AS t0 \gset
@@ -107,6 +112,12 @@ SQL
     ctx_mb=$(sed -n 's/.*backend memory \([0-9]*\) bytes.*/\1/p' <<<"$line" | awk '{printf "%.0f", $1 / 1048576}')
     cache_mb=$(sed -n 's/.*catalog caches \([0-9]*\) bytes.*/\1/p' <<<"$line" | awk '{printf "%.0f", $1 / 1048576}')
     warm=$(sed -n 's/^WARM \([0-9]*\)/\1/p' <<<"$mem")
+    # CPU time of the backend for that drift() (utime + stime, clock ticks)
+    cpu=$(python3 -c "
+import sys, os
+s0, s1 = (l.split(')', 1)[1].split() for l in sys.argv[1:3])
+ticks = (int(s1[11]) + int(s1[12])) - (int(s0[11]) + int(s0[12]))
+print(round(ticks * 1000 / os.sysconf('SC_CLK_TCK')))" "$(sed -n 's/^STAT0 //p' <<<"$mem")" "$(sed -n 's/^STAT1 //p' <<<"$mem")")
 
     # 10 objects drifted: 5 new indexes, 5 changed column defaults
     mo_psql -q -d "$db" -c "
@@ -126,8 +137,8 @@ SQL
         if [ -z "$dump" ] || [ "$t" -lt "$dump" ]; then dump=$t; fi
     done
 
-    line=$(printf '%-7s %8s %9s %12s %8s %10s %10s %10s %22s %11s %10s %10s' "$n" "$objects" "${snap} ms" "${fp} ms" \
-        "${dr} ms" "${warm} ms" "${dr10} ms" "${peak_mb} MB" "${ctx_mb}/${cache_mb}/${states_mb} MB" "${dump} ms" \
+    line=$(printf '%-7s %8s %9s %12s %8s %10s %10s %10s %10s %22s %11s %10s %10s' "$n" "$objects" "${snap} ms" "${fp} ms" \
+        "${dr} ms" "${cpu} ms" "${warm} ms" "${dr10} ms" "${peak_mb} MB" "${ctx_mb}/${cache_mb}/${states_mb} MB" "${dump} ms" \
         "$(ratio "$dump" "$dr")x" "$(ratio "$dump" "$warm")x")
     results+=("$line")
     echo "$line"
