@@ -51,6 +51,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -95,12 +96,17 @@ typedef struct RuleSetting
 	bool		enabled;
 } RuleSetting;
 
-/* Something the script created earlier: a relation, schema or type. */
+/*
+ * What the script created earlier, by kind ('r' relation, 's' schema, 't'
+ * type) and name: the hash key is the kind followed by the name (a
+ * truncated identifier, so it fits), the entry the schemas it was created
+ * in as written (NULL for an unqualified name).
+ */
+#define CREATED_KEY_LEN (NAMEDATALEN + 2)
 typedef struct Created
 {
-	char		kind;			/* 'r' relation, 's' schema, 't' type */
-	char	   *schema;			/* as written, or NULL */
-	char	   *name;
+	char		key[CREATED_KEY_LEN];
+	List	   *schemas;
 } Created;
 
 /* A relation a statement names, resolved as far as the catalog allows. */
@@ -125,7 +131,7 @@ typedef struct LintCtx
 	MemoryContext cxt;			/* findings and script-long state live here */
 	RuleSetting *rules;
 	int			nrules;
-	List	   *created;		/* Created*, in cxt */
+	HTAB	   *created;		/* Created, in cxt */
 	int			lock_timeout;	/* ms in effect for the next statement, 0 = none */
 	MoStatement *st;			/* the statement being linted */
 	List	   *locks;			/* StmtLock*, per statement */
@@ -202,7 +208,6 @@ Finding(LintCtx *ctx, const char *id, const char *relation,
 	RuleSetting *rule = FindRule(ctx, id);
 	MemoryContext old;
 	MoLintFinding *f;
-	StringInfoData buf;
 
 	if (rule == NULL || !rule->enabled)
 		return;
@@ -216,20 +221,20 @@ Finding(LintCtx *ctx, const char *id, const char *relation,
 	f->severity = rule->severity;
 	f->relation = relation ? pstrdup(relation) : NULL;
 	f->safe_alternative = pstrdup(alternative ? alternative : rule->hint);
-	initStringInfo(&buf);
-	for (;;)
+	for (size_t len = 256;;)
 	{
 		va_list		args;
-		int			needed;
+		size_t		needed;
 
+		f->message = palloc(len);
 		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
+		needed = pvsnprintf(f->message, len, fmt, args);
 		va_end(args);
-		if (needed == 0)
+		if (needed < len)
 			break;
-		enlargeStringInfo(&buf, needed);
+		pfree(f->message);
+		len = needed;
 	}
-	f->message = buf.data;
 	MemoryContextSwitchTo(old);
 
 	ctx->pending = lappend(ctx->pending, f);
@@ -237,17 +242,29 @@ Finding(LintCtx *ctx, const char *id, const char *relation,
 
 /* ---- names, and what the script created ---- */
 
+/* Fills the hash key of a created object. */
+static void
+CreatedKey(char *key, char kind, const char *name)
+{
+	memset(key, 0, CREATED_KEY_LEN);
+	key[0] = kind;
+	strlcpy(key + 1, name, CREATED_KEY_LEN - 1);
+}
+
 /* Remembers that the script creates an object (kind 'r', 's' or 't'). */
 static void
 AddCreated(LintCtx *ctx, char kind, const char *schema, const char *name)
 {
 	MemoryContext old = MemoryContextSwitchTo(ctx->cxt);
-	Created    *c = palloc(sizeof(Created));
+	char		key[CREATED_KEY_LEN];
+	Created    *c;
+	bool		found;
 
-	c->kind = kind;
-	c->schema = schema ? pstrdup(schema) : NULL;
-	c->name = pstrdup(name);
-	ctx->created = lappend(ctx->created, c);
+	CreatedKey(key, kind, name);
+	c = hash_search(ctx->created, key, HASH_ENTER, &found);
+	if (!found)
+		c->schemas = NIL;
+	c->schemas = lappend(c->schemas, schema ? pstrdup(schema) : NULL);
 	MemoryContextSwitchTo(old);
 }
 
@@ -255,14 +272,19 @@ AddCreated(LintCtx *ctx, char kind, const char *schema, const char *name)
 static bool
 IsCreated(LintCtx *ctx, char kind, const char *schema, const char *name)
 {
+	char		key[CREATED_KEY_LEN];
+	Created    *c;
 	ListCell   *lc;
 
-	foreach(lc, ctx->created)
+	CreatedKey(key, kind, name);
+	c = hash_search(ctx->created, key, HASH_FIND, NULL);
+	if (c == NULL)
+		return false;
+	foreach(lc, c->schemas)
 	{
-		Created    *c = (Created *) lfirst(lc);
+		const char *s = (const char *) lfirst(lc);
 
-		if (c->kind == kind && strcmp(c->name, name) == 0 &&
-			(c->schema == NULL || schema == NULL || strcmp(c->schema, schema) == 0))
+		if (s == NULL || schema == NULL || strcmp(s, schema) == 0)
 			return true;
 	}
 	return false;
@@ -1455,6 +1477,26 @@ LintStatement(LintCtx *ctx, Node *stmt)
 	}
 }
 
+/* What other sessions cannot do on a relation locked in mode. */
+static const char *
+LockEffect(LOCKMODE mode)
+{
+	switch (mode)
+	{
+		case AccessExclusiveLock:
+			return "every other query on it waits, reads included";
+		case ExclusiveLock:
+			return "only reads go on";
+		case ShareRowExclusiveLock:
+		case ShareLock:
+			return "reads go on, INSERT, UPDATE and DELETE wait";
+		case ShareUpdateExclusiveLock:
+			return "reads and writes go on; DDL, VACUUM and ANALYZE wait";
+		default:
+			return "ordinary reads and writes go on";
+	}
+}
+
 /*
  * After the rules of a statement: attach its locks to its findings, check
  * lock_timeout before an ACCESS EXCLUSIVE lock on an existing relation, and
@@ -1496,7 +1538,8 @@ FinishStatement(LintCtx *ctx)
 		}
 		if (!covered)
 			Finding(ctx, "takes_lock", l->relation, "Nothing to change; keep the migration short.",
-					"takes a %s lock on %s", MoLockModeName(l->mode), l->relation);
+					"locks %s in %s mode until the migration commits: %s", l->relation,
+					MoLockModeName(l->mode), LockEffect(l->mode));
 	}
 
 	foreach(lc, ctx->pending)
@@ -1536,6 +1579,15 @@ MoLint(List *statements)
 	ListCell   *lc;
 
 	ctx.cxt = CurrentMemoryContext;
+	{
+		HASHCTL		info = {0};
+
+		info.keysize = CREATED_KEY_LEN;
+		info.entrysize = sizeof(Created);
+		info.hcxt = ctx.cxt;
+		ctx.created = hash_create("migrate_ops lint created", 64, &info,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
 	LoadRules(&ctx);
 	ctx.lock_timeout = InitialLockTimeout();
 	work = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops lint", ALLOCSET_DEFAULT_SIZES);

@@ -183,16 +183,64 @@ AddRow(DryRun *ps, const char *section, MoStatement *stmt)
 	return row;
 }
 
+/* Order of rows within a statement: tables before indexes and others, then by name. */
+static int
+RowOrder(const ListCell *a, const ListCell *b)
+{
+	PlanRow    *ra = (PlanRow *) lfirst(a);
+	PlanRow    *rb = (PlanRow *) lfirst(b);
+	bool		ta = strcmp(ra->kind, "table") == 0;
+	bool		tb = strcmp(rb->kind, "table") == 0;
+
+	if (ta != tb)
+		return ta ? -1 : 1;
+	if (strcmp(ra->kind, rb->kind) != 0)
+		return strcmp(ra->kind, rb->kind);
+	return strcmp(ra->object, rb->object);
+}
+
+/* Appends rows to the result in RowOrder. */
+static void
+AddSorted(DryRun *ps, List *rows)
+{
+	list_sort(rows, RowOrder);
+	ps->rows = list_concat(ps->rows, rows);
+	list_free(rows);
+}
+
+/*
+ * The strongest of the modes in fresh that blocks something the modes in
+ * held do not already block (by the lock method's conflict table), or
+ * NoLock: a mode taken under a stronger one the migration already holds
+ * makes no other session wait that was not waiting already.
+ */
+static LOCKMODE
+AddedMode(LOCKMASK fresh, LOCKMASK held, const LOCKMASK *conflicts)
+{
+	LOCKMASK	blocked = 0;
+
+	for (LOCKMODE m = AccessShareLock; m <= AccessExclusiveLock; m++)
+		if (held & LOCKBIT_ON(m))
+			blocked |= conflicts[m];
+	for (LOCKMODE m = AccessExclusiveLock; m >= AccessShareLock; m--)
+		if ((fresh & LOCKBIT_ON(m)) && (conflicts[m] & ~blocked) != 0)
+			return m;
+	return NoLock;
+}
+
 /*
  * Reads this backend's relation locks from the shared lock table.  With
  * stmt, reports for each pre-existing relation the strongest mode the
- * statement newly took; without, only records what is held already.
+ * statement took that makes other sessions wait more than the locks the
+ * script already held; without, only records what is held already.
  */
 static void
 ReadLocks(DryRun *ps, MoStatement *stmt)
 {
 	LockData   *data = GetLockStatusData();
+	const LOCKMASK *conflicts = NULL;
 	List	   *touched = NIL;
+	List	   *rows = NIL;
 	ListCell   *lc;
 
 	for (int i = 0; i < data->nelements; i++)
@@ -208,6 +256,8 @@ ReadLocks(DryRun *ps, MoStatement *stmt)
 		rel = hash_search(ps->rels, &relid, HASH_FIND, NULL);
 		if (rel == NULL)
 			continue;
+		if (conflicts == NULL)
+			conflicts = GetLockTagsMethodTable(&inst->locktag)->conflictTab;
 		if (rel->now == 0)
 			touched = lappend(touched, rel);
 		rel->now |= inst->holdMask;
@@ -216,20 +266,18 @@ ReadLocks(DryRun *ps, MoStatement *stmt)
 	foreach(lc, touched)
 	{
 		PlanRel    *rel = (PlanRel *) lfirst(lc);
-		LOCKMASK	fresh = rel->now & ~rel->held;
+		LOCKMODE	added = AddedMode(rel->now & ~rel->held, rel->held, conflicts);
 
-		if (stmt != NULL && fresh != 0)
+		if (stmt != NULL && added != NoLock)
 		{
-			PlanRow    *row = AddRow(ps, "lock", stmt);
+			PlanRow    *row = palloc0(sizeof(PlanRow));
 
-			for (LOCKMODE m = AccessExclusiveLock; m >= AccessShareLock; m--)
-				if (fresh & LOCKBIT_ON(m))
-				{
-					row->detail = pstrdup(MoLockModeName(m));
-					break;
-				}
+			row->section = "lock";
+			row->stmt = stmt;
 			row->kind = RelkindName(rel->relkind);
 			row->object = rel->name;
+			row->detail = pstrdup(MoLockModeName(added));
+			rows = lappend(rows, row);
 		}
 		rel->held |= rel->now;
 		rel->now = 0;
@@ -239,6 +287,7 @@ ReadLocks(DryRun *ps, MoStatement *stmt)
 			ps->locked = lappend(ps->locked, rel);
 		}
 	}
+	AddSorted(ps, rows);
 	list_free(touched);
 	pfree(data->locks);
 	pfree(data);
@@ -249,6 +298,7 @@ static void
 CheckRewrites(DryRun *ps, MoStatement *stmt)
 {
 	ListCell   *lc;
+	List	   *rows = NIL;
 
 	foreach(lc, ps->locked)
 	{
@@ -266,12 +316,16 @@ CheckRewrites(DryRun *ps, MoStatement *stmt)
 		ReleaseSysCache(tup);
 		if (filenode == rel->relfilenode)
 			continue;
-		row = AddRow(ps, "rewrite", stmt);
+		row = palloc0(sizeof(PlanRow));
+		row->section = "rewrite";
+		row->stmt = stmt;
 		row->kind = RelkindName(rel->relkind);
 		row->object = rel->name;
 		row->detail = psprintf("relfilenode %u -> %u", rel->relfilenode, filenode);
+		rows = lappend(rows, row);
 		rel->relfilenode = filenode;
 	}
+	AddSorted(ps, rows);
 }
 
 /* The first line of a statement, shortened for a 'statement' row. */
