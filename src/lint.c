@@ -951,7 +951,7 @@ LintAlterTable(LintCtx *ctx, AlterTableStmt *stmt)
 							cmd->subtype == AT_SetLogged ? "LOGGED" : "UNLOGGED", rel->name);
 				break;
 			case AT_SetTableSpace:
-#if PG_VERSION_NUM >= 150000
+#ifdef MO_HAVE_SET_ACCESS_METHOD
 			case AT_SetAccessMethod:
 #endif
 				if (rel->existing)
@@ -1120,7 +1120,7 @@ TrackLockTimeout(LintCtx *ctx, VariableSetStmt *stmt)
 	{
 		A_Const    *c = (A_Const *) linitial(stmt->args);
 
-		if (c->isnull)
+		if (MO_ACONST_ISNULL(c))
 			return;
 		if (IsA(&c->val, Integer))
 		{
@@ -1128,7 +1128,7 @@ TrackLockTimeout(LintCtx *ctx, VariableSetStmt *stmt)
 			return;
 		}
 		if (IsA(&c->val, String) || IsA(&c->val, Float))
-			value = IsA(&c->val, String) ? strVal(&c->val) : castNode(Float, &c->val)->fval;
+			value = IsA(&c->val, String) ? strVal(&c->val) : MO_FLOAT_TEXT(&c->val);
 	}
 	if (value != NULL && parse_int(value, &ms, GUC_UNIT_MS, NULL))
 		ctx->lock_timeout = ms;
@@ -1371,7 +1371,7 @@ LintStatement(LintCtx *ctx, Node *stmt)
 		case T_InsertStmt:
 			LintDml(ctx, ((InsertStmt *) stmt)->relation, true, NULL, ((InsertStmt *) stmt)->withClause);
 			break;
-#if PG_VERSION_NUM >= 150000
+#ifdef MO_HAVE_MERGE
 		case T_MergeStmt:
 			LintDml(ctx, ((MergeStmt *) stmt)->relation, true, NULL, ((MergeStmt *) stmt)->withClause);
 			break;
