@@ -28,7 +28,7 @@ CREATE EVENT TRIGGER pl_log_ddl ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 
     EXECUTE FUNCTION pl_log_ddl();
 
 BEGIN;
-SELECT plan(91);
+SELECT plan(95);
 
 -- Lock modes lint() predicts and plan() observes, on tables (one statement per plan()).
 CREATE FUNCTION pg_temp.lint_locks(script text) RETURNS text LANGUAGE sql AS $$
@@ -201,6 +201,47 @@ SET LOCAL ROLE pl_planner;
 SELECT results_eq($$SELECT section, kind FROM migrate_ops.plan('SELECT count(*) FROM pl_customers; DELETE FROM pl_orders WHERE id = 1') WHERE section <> 'lock'$$,
                   $$VALUES ('statement', NULL), ('error', '42501')$$, 'the script runs with the caller''s privileges');
 RESET ROLE;
+
+-- ---------------------------------------------------------------- fuzz
+-- Random valid scripts over existing and missing names: plan() returns rows
+-- (a failing statement is an error row) or refuses the script up front
+-- (25001); nothing else, and nothing persists.
+CREATE FUNCTION pg_temp.pick(a text[]) RETURNS text LANGUAGE sql AS $$ SELECT a[1 + floor(random() * array_length(a, 1))::int] $$;
+CREATE FUNCTION pg_temp.fuzz(scripts int) RETURNS text LANGUAGE plpgsql SET client_min_messages = error AS $fuzz$
+DECLARE
+    rels text[] := ARRAY['pl_orders', 'pl_customers', 'pl_events', 'pl_events_2025', 'pl_mv', 'pl_orders_status', 'nope', 'pl_loose'];
+    cols text[] := ARRAY['id', 'note', 'total', 'status', 'flag', 'customer_id', 'created', 'nope'];
+    types text[] := ARRAY['int', 'bigint', 'text', 'varchar(3)', 'numeric(5,1)', 'pl_posint', 'timestamptz', 'uuid', 'nope_type'];
+    script text;
+    planned int := 0;
+    refused int := 0;
+BEGIN
+    PERFORM setseed(0.17);
+    FOR i IN 1..scripts LOOP
+        SELECT string_agg(CASE floor(random() * 9)::int
+            WHEN 0 THEN format('ALTER TABLE %s ADD COLUMN x%s %s %s', pg_temp.pick(rels), n, pg_temp.pick(types), pg_temp.pick(ARRAY['', 'DEFAULT 1', 'DEFAULT random()', 'NOT NULL', 'UNIQUE']))
+            WHEN 1 THEN format('ALTER TABLE %s ALTER COLUMN %s TYPE %s', pg_temp.pick(rels), pg_temp.pick(cols), pg_temp.pick(types))
+            WHEN 2 THEN format('ALTER TABLE %s ALTER %s %s NOT NULL', pg_temp.pick(rels), pg_temp.pick(cols), pg_temp.pick(ARRAY['SET', 'DROP']))
+            WHEN 3 THEN format('DROP %s %s %s', pg_temp.pick(ARRAY['TABLE', 'INDEX', 'MATERIALIZED VIEW']), pg_temp.pick(rels), pg_temp.pick(ARRAY['', 'CASCADE']))
+            WHEN 4 THEN format('CREATE INDEX %s ON %s (%s)', pg_temp.pick(ARRAY['', 'CONCURRENTLY']), pg_temp.pick(rels), pg_temp.pick(cols))
+            WHEN 5 THEN format('%s %s', pg_temp.pick(ARRAY['TRUNCATE', 'DELETE FROM', 'ANALYZE', 'LOCK', 'REINDEX TABLE', 'VACUUM']), pg_temp.pick(rels))
+            WHEN 6 THEN format('UPDATE %s SET %s = %s', pg_temp.pick(rels), pg_temp.pick(cols), pg_temp.pick(ARRAY['1', 'NULL', '''x''', '1/0']))
+            WHEN 7 THEN format('INSERT INTO %s (%s) VALUES (%s)', pg_temp.pick(rels), pg_temp.pick(cols), pg_temp.pick(ARRAY['1', 'NULL', '''x''']))
+            ELSE format('ALTER TABLE %s RENAME TO %s', pg_temp.pick(rels), pg_temp.pick(rels)) END, E';\n')
+          INTO script FROM generate_series(1, 1 + floor(random() * 4)::int) n;
+        BEGIN
+            PERFORM count(*) FROM migrate_ops.plan(script);
+            planned := planned + 1;
+        EXCEPTION WHEN active_sql_transaction THEN refused := refused + 1;
+        END;
+    END LOOP;
+    RETURN (planned + refused) || ' of ' || scripts || ' scripts planned or refused';
+END $fuzz$;
+CREATE TEMP TABLE pl_fuzz_before AS SELECT count(*) AS n FROM pl_orders;
+SELECT is(pg_temp.fuzz(150), '150 of 150 scripts planned or refused', 'fuzz: 150 random scripts through plan(), never an unexpected error');
+SELECT is((SELECT count(*) FROM pl_orders), (SELECT n FROM pl_fuzz_before), 'fuzz: nothing persisted');
+SELECT has_table('public', 'pl_loose', 'fuzz: every table is still there');
+SELECT hasnt_column('public', 'pl_orders', 'x1', 'fuzz: no column was added');
 
 -- ---------------------------------------------------------------- bad input: refused before anything runs
 SELECT throws_ok($$SELECT * FROM migrate_ops.plan(NULL)$$, '22004', 'script must not be null', 'NULL script: 22004');
