@@ -191,16 +191,17 @@ FindRule(LintCtx *ctx, const char *id)
 	return NULL;
 }
 
-/*
- * Records a finding of rule id on the current statement, unless the rule is
- * disabled.  relation names what the lock is on (filled in when the
- * statement is done); alternative defaults to the rule's hint.
- */
+/* Records a finding (below); the format is checked like printf's. */
 static void
 Finding(LintCtx *ctx, const char *id, const char *relation,
 		const char *alternative, const char *fmt,...)
 pg_attribute_printf(5, 6);
 
+/*
+ * Records a finding of rule id on the current statement, unless the rule is
+ * disabled.  relation names what the lock is on (filled in when the
+ * statement is done); alternative defaults to the rule's hint.
+ */
 static void
 Finding(LintCtx *ctx, const char *id, const char *relation,
 		const char *alternative, const char *fmt,...)
@@ -290,7 +291,7 @@ IsCreated(LintCtx *ctx, char kind, const char *schema, const char *name)
 	return false;
 }
 
-/* Splits a qualified name list into schema and object name (NULL if malformed). */
+/* Splits a qualified name list into schema (or NULL) and object name; false if malformed. */
 static bool
 SplitName(List *names, char **schema, char **name)
 {
