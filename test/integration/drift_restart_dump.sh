@@ -96,7 +96,9 @@ it_expect "SELECT kind || ' ' || identity || ' ' || change FROM migrate_ops.drif
 IT_DB=it_drift
 mo_psql -d "$IT_DB" -c "BEGIN; SELECT migrate_ops.snapshot('slow'); SELECT pg_sleep(1); COMMIT;" >/dev/null &
 slow=$!
-it_wait "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 19791 AND objid = 2 AND granted" 1
+it_wait "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%snapshot(''slow'')%'" 1
+it_expect "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 19791 AND objid = 2 AND granted" 1 \
+    "a snapshot holds its lock until its transaction ends"
 it_val "CREATE INDEX orders_total_idx ON app.orders (total)" >/dev/null
 mo_psql -d "$IT_DB" -c "SELECT migrate_ops.snapshot('second')" >/dev/null &
 second=$!

@@ -404,7 +404,8 @@ SELECT is(array_agg(o.identity ORDER BY o.identity), NULL,
                  WHERE c.relnamespace IN ('public'::regnamespace, 'tap_s'::regnamespace)
                    AND c.relkind IN ('r', 'v', 'm', 'S', 'f', 'p')
                 UNION ALL SELECT 'pg_constraint'::regclass, oid FROM pg_constraint WHERE connamespace = 'public'::regnamespace
-                UNION ALL SELECT 'pg_trigger'::regclass, oid FROM pg_trigger WHERE NOT tgisinternal
+                UNION ALL SELECT 'pg_trigger'::regclass, t.oid FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                 WHERE NOT t.tgisinternal AND c.relnamespace IN ('public'::regnamespace, 'tap_s'::regnamespace)
                 UNION ALL SELECT 'pg_proc'::regclass, p.oid FROM pg_proc p WHERE pronamespace = 'public'::regnamespace
                    AND NOT EXISTS (SELECT FROM pg_depend WHERE objid = p.oid AND deptype = 'e')
                 UNION ALL SELECT 'pg_type'::regclass, t.oid FROM pg_type t WHERE typnamespace = 'public'::regnamespace
