@@ -1660,8 +1660,6 @@ ScriptExpand(Script *s, List *recreated)
 
 		if (e == NULL || a == NULL || memcmp(e->hash, a->hash, 32) != 0 || e->x != NULL)
 			continue;			/* added, changed or already handled: a difference itself */
-		kinds[i] = (char *) MoKindNames[kind];
-		identities[i] = identity;
 		found = lappend(found, e);
 	}
 	if (found == NIL)
