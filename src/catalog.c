@@ -23,6 +23,10 @@
 #include <sys/resource.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
@@ -37,11 +41,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -166,12 +173,16 @@ StateAppend(MoCatalogState *state, int kind, const char *identity, int parent_ki
 	obj->x = NULL;
 	obj->kind = (uint8) kind;
 	obj->parent_kind = (uint8) parent_kind;
+	obj->has_sig = false;
 	memcpy(obj->hash, hash, sizeof(obj->hash));
 	return obj;
 }
 
-/* Adds an object known by identity and hash only (plus its parent), e.g. from a snapshot. */
-void
+/*
+ * Adds an object known by identity and hash only (plus its parent), e.g.
+ * from a snapshot, and returns it (the caller may set its signature).
+ */
+MoCatalogObject *
 MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
 				  int parent_kind, const char *parent, const uint8 *hash)
 {
@@ -182,6 +193,7 @@ MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
 		obj->x = MemoryContextAllocZero(state->cxt, sizeof(MoCatalogExtra));
 		obj->x->parent = StateStrdup(state, parent);
 	}
+	return obj;
 }
 
 /* qsort comparator: kind, then identity (byte order), then hash. */
@@ -506,6 +518,19 @@ typedef struct Capture
 	HTAB	   *defaults;		/* DefaultExpr() cache, in querycxt */
 	Oid			last_relid;		/* the relation of the previous row (columns) */
 	char	   *last_parent;	/* and its identity, in querycxt */
+	/* catalog signatures (see "signatures" below) */
+	MemoryContext sigcxt;		/* lives as long as the capture */
+	MemoryContext colcxt;		/* columns collected for relation digests */
+	HTAB	   *rels;			/* RelDigest by relation OID, in sigcxt */
+	HTAB	   *idents;			/* DepIdentity by object address, in sigcxt */
+	HTAB	   *typeclasses;	/* TypeClassEntry by type OID, in sigcxt */
+	char	   *enum_digest;	/* every enum's labels */
+	char	   *role_digest;	/* every role's OID and name */
+	char	   *opclass_digest; /* every operator class outside pg_catalog */
+	pg_cryptohash_ctx *sigsha;
+	int			nsigned;		/* objects that got a signature */
+	int			nlent;			/* of which took their hash from ref */
+	int			ndeparsed;		/* objects of signed kinds that were deparsed */
 } Capture;
 
 /* Drop SQL is built only when asked for (drift_sql). */
@@ -602,11 +627,14 @@ TrimStatement(char *s)
 
 /*
  * Records one object: unless the filter leaves it out, hashes its
- * definition and keeps what the capture's purpose needs.
+ * definition and keeps what the capture's purpose needs.  For a signed
+ * kind, sig is its signature (or NULL) and lender the object of ref that
+ * lends its hash (see SigLender), in which case definition is NULL.
  */
 static void
-Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *parent,
-	 const char *definition, const char *detail, const char *drop, int64 ord)
+EmitSigned(Capture *cap, int kind, const char *identity, int parent_kind, const char *parent,
+		   const char *definition, const char *detail, const char *drop, int64 ord,
+		   const uint8 *sig, const MoCatalogObject *lender)
 {
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
 	MoCatalogObject *obj;
@@ -614,10 +642,26 @@ Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *
 
 	if (MoCatalogIgnored(cap->filter, kind, identity, parent_kind, parent))
 		return;
-	if (pg_cryptohash_init(cap->sha) < 0 ||
-		pg_cryptohash_update(cap->sha, (const uint8 *) definition, strlen(definition)) < 0 ||
-		MO_CRYPTOHASH_FINAL(cap->sha, hash, sizeof(hash)) < 0)
-		elog(ERROR, "could not compute SHA-256");
+	if (definition == NULL)
+	{
+		Assert(lender != NULL);
+		memcpy(hash, lender->hash, sizeof(hash));
+		cap->nlent++;
+	}
+	else
+	{
+		if (pg_cryptohash_init(cap->sha) < 0 ||
+			pg_cryptohash_update(cap->sha, (const uint8 *) definition, strlen(definition)) < 0 ||
+			MO_CRYPTOHASH_FINAL(cap->sha, hash, sizeof(hash)) < 0)
+			elog(ERROR, "could not compute SHA-256");
+		if (lender && memcmp(lender->hash, hash, sizeof(hash)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("catalog signature check failed for %s %s", MoKindNames[kind], identity),
+					 errdetail("Its signature is unchanged but its definition is now: %s", definition),
+					 errhint("Report this as a bug of migrate_ops; turn migrate_ops.verify_signatures "
+							 "on to compare every definition.")));
+	}
 
 	keep = (cap->flags & MO_CAPTURE_DEFINITIONS) != 0;
 	if (!keep && cap->ref)
@@ -628,6 +672,11 @@ Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *
 	}
 
 	obj = StateAppend(cap->state, kind, identity, parent ? parent_kind : 0, hash);
+	if (sig)
+	{
+		memcpy(obj->sig, sig, sizeof(obj->sig));
+		obj->has_sig = true;
+	}
 	if (keep)
 	{
 		MoCatalogExtra *x = MemoryContextAllocZero(cap->state->cxt, sizeof(MoCatalogExtra));
@@ -641,6 +690,14 @@ Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *
 		x->ord = ord;
 		obj->x = x;
 	}
+}
+
+/* Records one object of a kind without signature (see EmitSigned). */
+static void
+Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *parent,
+	 const char *definition, const char *detail, const char *drop, int64 ord)
+{
+	EmitSigned(cap, kind, identity, parent_kind, parent, definition, detail, drop, ord, NULL, NULL);
 }
 
 /*
@@ -863,6 +920,747 @@ AppendJoined(StringInfo buf, char **values, int n, const char *sep)
 		appendStringInfo(buf, "%s%s", i > 0 ? sep : "", values[i]);
 }
 
+/* ---------------------------------------------------------------- signatures */
+
+/*
+ * A catalog signature stands for every input of a definition that only the
+ * deparser would otherwise read: the definition with its deparsed part left
+ * out, the object's own catalog row (node trees without their source
+ * positions), the names of the relation it belongs to (identity, and every
+ * column's number, name, type and collation), the same for every relation
+ * it references, the identity of every other object it references (what
+ * pg_depend records for its expressions: functions, operators, types,
+ * collations, ...), the enum labels when it references a type, the role
+ * names when it holds a regrole constant, and every operator class outside
+ * pg_catalog (whether an operator class is the default one decides how a
+ * definition prints it).  Names, never OIDs, so a dump/restore gives the
+ * same signatures -- expressions that hold OIDs of user objects excepted:
+ * their signatures change, which only costs a deparse.  The PostgreSQL
+ * major version and migrate_ops' version are part of it, since the
+ * deparsers' output and the definitions' format may change with them.
+ *
+ * Equal signatures mean equal definitions, so a capture with a reference
+ * state takes the reference's hash for an object whose signature it
+ * already has and runs the deparser only for the others.  An expression
+ * holding a constant whose text comes from the catalog without a
+ * dependency (an array of regclass, an aclitem, ...) gets no signature and
+ * is always deparsed.  migrate_ops.verify_signatures deparses everything
+ * and fails on any lent hash that differs.
+ */
+
+/* Bump when a signed kind's definition or its signature changes form. */
+#define SIG_FORMAT "mo-sig-1"
+
+/* One column collected for its relation's digest. */
+typedef struct RelColumn
+{
+	int			attnum;
+	char	   *text;			/* name, type, collation */
+} RelColumn;
+
+/* A relation's names, as signatures see them. */
+typedef struct RelDigest
+{
+	Oid			relid;			/* key */
+	bool		done;			/* digest is computed */
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *identity;		/* while collecting (colcxt) */
+	int			ncols;
+	int			maxcols;
+	RelColumn  *cols;			/* while collecting (colcxt) */
+} RelDigest;
+
+/* The rendering of a referenced object (not a relation). */
+typedef struct DepIdentity
+{
+	Oid			classid;		/* key: the object's address */
+	Oid			objid;
+	int32		subid;
+	char	   *text;			/* NULL: it does not exist */
+} DepIdentity;
+
+/* What a constant of a type makes a signature depend on. */
+#define TC_UNSIGNABLE	0x01	/* its text comes from the catalog untracked */
+#define TC_ENUM			0x02	/* enum labels */
+#define TC_ROLE			0x04	/* role names */
+#define TC_REGDEP		0x08	/* a reg* constant: its object must be a dependency */
+
+/* A cached TypeClass() result. */
+typedef struct TypeClassEntry
+{
+	Oid			typid;			/* key */
+	int			top;			/* as the constant's own type, or 0 nested */
+	int			flags;
+} TypeClassEntry;
+
+/* A signature being built for the current row. */
+typedef struct Sig
+{
+	StringInfoData buf;			/* everything hashed, parts separated */
+	bool		ok;				/* false: no signature (always deparse) */
+	bool		has_type;		/* references a type: enum labels count */
+	bool		has_role;		/* holds a regrole constant: role names count */
+	int			ndeps;
+	Oid		   *depoids;		/* the referenced objects' OIDs */
+} Sig;
+
+/* Creates the signature caches of a capture (in CurrentMemoryContext, which outlives SPI). */
+static void
+SigCapturePrepare(Capture *cap)
+{
+	HASHCTL		ctl = {0};
+
+	cap->sigcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops signatures",
+										ALLOCSET_DEFAULT_SIZES);
+	cap->colcxt = AllocSetContextCreate(cap->sigcxt, "migrate_ops relation columns",
+										ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(RelDigest);
+	ctl.hcxt = cap->sigcxt;
+	cap->rels = hash_create("migrate_ops relation digests", 1024, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = offsetof(DepIdentity, text);
+	ctl.entrysize = sizeof(DepIdentity);
+	ctl.hcxt = cap->sigcxt;
+	cap->idents = hash_create("migrate_ops dependency identities", 256, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = offsetof(TypeClassEntry, flags);
+	ctl.entrysize = sizeof(TypeClassEntry);
+	ctl.hcxt = cap->sigcxt;
+	cap->typeclasses = hash_create("migrate_ops constant types", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cap->sigsha = pg_cryptohash_create(PG_SHA256);
+	if (cap->sigsha == NULL)
+		elog(ERROR, "could not create a SHA-256 context");
+}
+
+/* Reads the database-wide parts of signatures, once per capture (SPI connected, settings pinned). */
+static void
+SigCaptureReadGlobals(Capture *cap)
+{
+	MoSpiExec("SELECT (SELECT pg_catalog.string_agg(pg_catalog.format_type(e.enumtypid, NULL)"
+			  "          || ' ' || pg_catalog.quote_literal(e.enumlabel), E'\\n'"
+			  "          ORDER BY pg_catalog.format_type(e.enumtypid, NULL) COLLATE \"C\", e.enumsortorder)"
+			  "          FROM pg_catalog.pg_enum e),"
+			  "       (SELECT pg_catalog.string_agg(r.oid::pg_catalog.text || ' ' || pg_catalog.quote_ident(r.rolname),"
+			  "          E'\\n' ORDER BY r.oid) FROM pg_catalog.pg_roles r),"
+			  "       (SELECT pg_catalog.string_agg(x, E'\\n' ORDER BY x COLLATE \"C\") FROM"
+			  "         (SELECT pg_catalog.concat_ws(' ', pg_catalog.quote_ident(n.nspname) || '.' ||"
+			  "                 pg_catalog.quote_ident(o.opcname), a.amname, o.opcdefault,"
+			  "                 pg_catalog.format_type(o.opcintype, NULL)) AS x"
+			  "            FROM pg_catalog.pg_opclass o"
+			  "            JOIN pg_catalog.pg_namespace n ON n.oid = o.opcnamespace"
+			  "            JOIN pg_catalog.pg_am a ON a.oid = o.opcmethod"
+			  "           WHERE n.nspname <> 'pg_catalog') oc)", NULL);
+	cap->enum_digest = MemoryContextStrdup(cap->sigcxt, MoSpiGetText(0, 1) ? MoSpiGetText(0, 1) : "");
+	cap->role_digest = MemoryContextStrdup(cap->sigcxt, MoSpiGetText(0, 2) ? MoSpiGetText(0, 2) : "");
+	cap->opclass_digest = MemoryContextStrdup(cap->sigcxt, MoSpiGetText(0, 3) ? MoSpiGetText(0, 3) : "");
+}
+
+/* Frees the signature caches of a capture. */
+static void
+SigCaptureDone(Capture *cap)
+{
+	pg_cryptohash_free(cap->sigsha);
+	MemoryContextDelete(cap->sigcxt);
+}
+
+/*
+ * Collects a column (of a table, view, materialized view or composite
+ * type) for its relation's digest, in the form RelDigestFallback() gives.
+ */
+static void
+RelDigestCollect(Capture *cap, Oid relid, const char *identity, int attnum, const char *name,
+				 const char *type, const char *collation)
+{
+	bool		found;
+	RelDigest  *rd = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		rd->done = false;
+		rd->identity = MemoryContextStrdup(cap->colcxt, identity);
+		rd->ncols = 0;
+		rd->maxcols = 16;
+		rd->cols = MemoryContextAlloc(cap->colcxt, sizeof(RelColumn) * rd->maxcols);
+	}
+	if (rd->ncols >= rd->maxcols)
+	{
+		rd->maxcols *= 2;
+		rd->cols = repalloc(rd->cols, sizeof(RelColumn) * rd->maxcols);
+	}
+	rd->cols[rd->ncols].attnum = attnum;
+	rd->cols[rd->ncols].text = MemoryContextStrdup(cap->colcxt,
+												   psprintf("%s\x1f%s\x1f%s", name, type, collation ? collation : ""));
+	rd->ncols++;
+}
+
+/* qsort comparator for RelColumn by attnum. */
+static int
+RelColumnCompare(const void *a, const void *b)
+{
+	return ((const RelColumn *) a)->attnum - ((const RelColumn *) b)->attnum;
+}
+
+/* The digest of an identity and its columns (sorted by attnum). */
+static void
+RelDigestCompute(Capture *cap, const char *identity, RelColumn *cols, int ncols, uint8 *out)
+{
+	if (ncols > 1)
+		qsort(cols, ncols, sizeof(RelColumn), RelColumnCompare);
+	if (pg_cryptohash_init(cap->sigsha) < 0 ||
+		pg_cryptohash_update(cap->sigsha, (const uint8 *) identity, strlen(identity) + 1) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	for (int i = 0; i < ncols; i++)
+	{
+		char		num[16];
+
+		snprintf(num, sizeof(num), "%d\x1f", cols[i].attnum);
+		if (pg_cryptohash_update(cap->sigsha, (const uint8 *) num, strlen(num)) < 0 ||
+			pg_cryptohash_update(cap->sigsha, (const uint8 *) cols[i].text, strlen(cols[i].text) + 1) < 0)
+			elog(ERROR, "could not compute SHA-256");
+	}
+	if (MO_CRYPTOHASH_FINAL(cap->sigsha, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256");
+}
+
+/* Computes the digests of every relation whose columns were collected. */
+static void
+RelDigestFinishAll(Capture *cap)
+{
+	HASH_SEQ_STATUS seq;
+	RelDigest  *rd;
+
+	hash_seq_init(&seq, cap->rels);
+	while ((rd = hash_seq_search(&seq)) != NULL)
+	{
+		if (rd->done)
+			continue;
+		RelDigestCompute(cap, rd->identity, rd->cols, rd->ncols, rd->digest);
+		rd->done = true;
+		rd->cols = NULL;
+		rd->identity = NULL;
+	}
+	MemoryContextReset(cap->colcxt);
+}
+
+/*
+ * The digest of a relation whose columns the capture did not read (another
+ * schema, a sequence, an index), from the system caches: the same form as
+ * for the others.  False when it does not exist.
+ */
+static bool
+RelDigestFallback(Capture *cap, Oid relid, uint8 *out)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class rel;
+	char	   *nsp;
+	char	   *identity;
+	RelColumn  *cols;
+	int			ncols = 0;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	rel = (Form_pg_class) GETSTRUCT(tup);
+	nsp = get_namespace_name(rel->relnamespace);
+	identity = Qual(nsp ? nsp : "?", NameStr(rel->relname));
+	cols = palloc(sizeof(RelColumn) * (rel->relnatts + 1));
+	for (int attnum = 1; attnum <= rel->relnatts; attnum++)
+	{
+		HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+		Form_pg_attribute att;
+		char	   *collation = NULL;
+
+		if (!HeapTupleIsValid(atup))
+			continue;
+		att = (Form_pg_attribute) GETSTRUCT(atup);
+		if (!att->attisdropped)
+		{
+			if (att->attcollation != get_typcollation(att->atttypid))
+			{
+				HeapTuple	ctup = SearchSysCache1(COLLOID, ObjectIdGetDatum(att->attcollation));
+
+				if (HeapTupleIsValid(ctup))
+				{
+					Form_pg_collation coll = (Form_pg_collation) GETSTRUCT(ctup);
+					char	   *cnsp = get_namespace_name(coll->collnamespace);
+
+					collation = Qual(cnsp ? cnsp : "?", NameStr(coll->collname));
+					ReleaseSysCache(ctup);
+				}
+			}
+			cols[ncols].attnum = attnum;
+			cols[ncols].text = psprintf("%s\x1f%s\x1f%s", NameStr(att->attname),
+										format_type_extended(att->atttypid, att->atttypmod,
+															 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_ALLOW_INVALID),
+										collation ? collation : "");
+			ncols++;
+		}
+		ReleaseSysCache(atup);
+	}
+	ReleaseSysCache(tup);
+	RelDigestCompute(cap, identity, cols, ncols, out);
+	return true;
+}
+
+/* A relation's digest (computed once per capture); false when it does not exist. */
+static bool
+RelDigestGet(Capture *cap, Oid relid, uint8 *out)
+{
+	bool		found;
+	RelDigest  *rd = hash_search(cap->rels, &relid, HASH_FIND, &found);
+
+	if (rd == NULL)
+	{
+		uint8		digest[PG_SHA256_DIGEST_LENGTH];
+
+		if (!RelDigestFallback(cap, relid, digest))
+			return false;
+		rd = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+		memcpy(rd->digest, digest, sizeof(digest));
+		rd->done = true;
+		rd->cols = NULL;
+		rd->identity = NULL;
+	}
+	Assert(rd->done);
+	memcpy(out, rd->digest, PG_SHA256_DIGEST_LENGTH);
+	return true;
+}
+
+/*
+ * What a constant of type typid (top: the constant's own type) makes a
+ * signature depend on, TC_* flags.  Its text comes from the catalog for
+ * enums (labels), roles, reg* types and aclitem; a reg* constant has a
+ * dependency only as the constant's own type.
+ */
+static int
+TypeClass(Capture *cap, Oid typid, bool top, int depth)
+{
+	TypeClassEntry key = {0};
+	TypeClassEntry *entry;
+	HeapTuple	tup;
+	Form_pg_type typ;
+	int			flags = 0;
+	bool		found;
+
+	if (depth > 8)
+		return TC_UNSIGNABLE;
+	key.typid = typid;
+	key.top = top ? 1 : 0;
+	entry = hash_search(cap->typeclasses, &key, HASH_FIND, &found);
+	if (entry)
+		return entry->flags;
+
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		return TC_UNSIGNABLE;
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	switch (typ->typtype)
+	{
+		case TYPTYPE_ENUM:
+			flags = TC_ENUM;
+			break;
+		case TYPTYPE_DOMAIN:
+			flags = TypeClass(cap, typ->typbasetype, false, depth + 1);
+			break;
+		case TYPTYPE_RANGE:
+			flags = TypeClass(cap, get_range_subtype(typid), false, depth + 1);
+			break;
+		case TYPTYPE_MULTIRANGE:
+			flags = TypeClass(cap, get_multirange_range(typid), false, depth + 1);
+			break;
+		case TYPTYPE_COMPOSITE:
+			{
+				HeapTuple	rtup = SearchSysCache1(RELOID, ObjectIdGetDatum(typ->typrelid));
+				int			natts = -1;
+
+				if (HeapTupleIsValid(rtup))
+				{
+					natts = ((Form_pg_class) GETSTRUCT(rtup))->relnatts;
+					ReleaseSysCache(rtup);
+				}
+
+				for (int attnum = 1; attnum <= natts; attnum++)
+				{
+					HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(typ->typrelid),
+													   Int16GetDatum(attnum));
+
+					if (!HeapTupleIsValid(atup))
+						continue;
+					if (!((Form_pg_attribute) GETSTRUCT(atup))->attisdropped)
+						flags |= TypeClass(cap, ((Form_pg_attribute) GETSTRUCT(atup))->atttypid,
+										   false, depth + 1);
+					ReleaseSysCache(atup);
+				}
+				if (natts <= 0)
+					flags = TC_UNSIGNABLE;
+				break;
+			}
+		case TYPTYPE_BASE:
+			if (IsTrueArrayType(typ))
+			{
+				flags = TypeClass(cap, typ->typelem, false, depth + 1);
+				break;
+			}
+			switch (typ->typoutput)
+			{
+				case F_REGCLASSOUT:
+				case F_REGPROCOUT:
+				case F_REGPROCEDUREOUT:
+				case F_REGOPEROUT:
+				case F_REGOPERATOROUT:
+				case F_REGTYPEOUT:
+				case F_REGCONFIGOUT:
+				case F_REGDICTIONARYOUT:
+				case F_REGNAMESPACEOUT:
+				case F_REGCOLLATIONOUT:
+					flags = top ? TC_REGDEP : TC_UNSIGNABLE;
+					break;
+				case F_REGROLEOUT:
+					flags = TC_ROLE;
+					break;
+				case F_ACLITEMOUT:
+					flags = TC_UNSIGNABLE;
+					break;
+				default:
+					flags = 0;
+			}
+			break;
+		default:
+			flags = TC_UNSIGNABLE;	/* pseudo-types */
+	}
+	ReleaseSysCache(tup);
+	entry = hash_search(cap->typeclasses, &key, HASH_ENTER, &found);
+	entry->flags = flags;
+	return flags;
+}
+
+/* Starts the signature of an object (in the row context). */
+static void
+SigStart(Sig *sig, int kind, const char *identity)
+{
+	memset(sig, 0, sizeof(*sig));
+	initStringInfo(&sig->buf);
+	sig->ok = true;
+	appendStringInfo(&sig->buf, "%s %s %d", SIG_FORMAT, MO_VERSION, PG_VERSION_NUM / 100);
+	appendStringInfoChar(&sig->buf, '\0');
+	appendStringInfoString(&sig->buf, MoKindNames[kind]);
+	appendStringInfoChar(&sig->buf, '\0');
+	appendStringInfoString(&sig->buf, identity);
+	appendStringInfoChar(&sig->buf, '\0');
+}
+
+/* Adds a part (a tag and a text, which may be NULL). */
+static void
+SigText(Sig *sig, const char *tag, const char *text)
+{
+	appendStringInfoString(&sig->buf, tag);
+	appendStringInfoChar(&sig->buf, text ? '=' : '~');
+	if (text)
+		appendBinaryStringInfo(&sig->buf, text, strlen(text));
+	appendStringInfoChar(&sig->buf, '\0');
+}
+
+/* Adds the digest of the relation an object belongs to (or is). */
+static void
+SigOwn(Capture *cap, Sig *sig, Oid relid)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+
+	if (!OidIsValid(relid))
+		return;
+	if (!RelDigestGet(cap, relid, digest))
+	{
+		sig->ok = false;
+		return;
+	}
+	appendStringInfoString(&sig->buf, "own=");
+	appendBinaryStringInfo(&sig->buf, (const char *) digest, sizeof(digest));
+	appendStringInfoChar(&sig->buf, '\0');
+}
+
+/* qsort comparator for C strings. */
+static int
+CStringCompare(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * Adds what the object references (pg_depend), from three parallel arrays
+ * of the current row at columns col, col + 1, col + 2 (refclassid,
+ * refobjid, refobjsubid; NULL for none): relations by their digest (the
+ * relation own is already in), other objects by their identity; sorted, so
+ * their order (by OID) does not count.
+ */
+static void
+SigDeps(Capture *cap, Sig *sig, int col, Oid own)
+{
+	Datum	   *classids;
+	Datum	   *objids;
+	Datum	   *subids;
+	bool	   *nulls;
+	int			n,
+				n2,
+				n3;
+	char	  **texts;
+	int			ntexts = 0;
+
+	if (cap->isnull[col - 1])
+		return;
+	deconstruct_array(DatumGetArrayTypeP(cap->values[col - 1]), OIDOID, sizeof(Oid), true,
+					  TYPALIGN_INT, &classids, &nulls, &n);
+	deconstruct_array(DatumGetArrayTypeP(cap->values[col]), OIDOID, sizeof(Oid), true,
+					  TYPALIGN_INT, &objids, &nulls, &n2);
+	deconstruct_array(DatumGetArrayTypeP(cap->values[col + 1]), INT4OID, sizeof(int32), true,
+					  TYPALIGN_INT, &subids, &nulls, &n3);
+	if (n2 != n || n3 != n)
+		elog(ERROR, "dependency arrays of different lengths");
+	texts = palloc(sizeof(char *) * (n + 1));
+	sig->depoids = palloc(sizeof(Oid) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		Oid			classid = DatumGetObjectId(classids[i]);
+		Oid			objid = DatumGetObjectId(objids[i]);
+		int32		subid = DatumGetInt32(subids[i]);
+
+		sig->depoids[sig->ndeps++] = objid;
+		if (classid == RelationRelationId)
+		{
+			uint8		digest[PG_SHA256_DIGEST_LENGTH];
+			char		hex[2 * PG_SHA256_DIGEST_LENGTH + 1];
+
+			if (objid == own)
+				continue;
+			if (!RelDigestGet(cap, objid, digest))
+			{
+				sig->ok = false;
+				continue;
+			}
+			hex_encode((const char *) digest, sizeof(digest), hex);
+			hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
+			texts[ntexts++] = psprintf("rel %s", hex);
+		}
+		else
+		{
+			DepIdentity key = {0};
+			DepIdentity *entry;
+			bool		found;
+
+			key.classid = classid;
+			key.objid = objid;
+			key.subid = subid;
+			entry = hash_search(cap->idents, &key, HASH_ENTER, &found);
+			if (!found)
+			{
+				ObjectAddress addr;
+				char	   *text;
+
+				addr.classId = classid;
+				addr.objectId = objid;
+				addr.objectSubId = subid;
+				text = getObjectIdentity(&addr, true);
+				entry->text = text ? MemoryContextStrdup(cap->sigcxt, text) : NULL;
+			}
+			if (entry->text == NULL)
+			{
+				sig->ok = false;
+				continue;
+			}
+			if (classid == TypeRelationId)
+				sig->has_type = true;
+			texts[ntexts++] = psprintf("%u %s", classid, entry->text);
+		}
+	}
+	if (ntexts > 1)
+		qsort(texts, ntexts, sizeof(char *), CStringCompare);
+	for (int i = 0; i < ntexts; i++)
+		SigText(sig, "dep", texts[i]);
+}
+
+/*
+ * The OID a reg* constant holds, from its text in a node tree (": constvalue
+ * 4 [ b0 b1 ... ]", the Datum's bytes); false when it cannot be read.
+ */
+static bool
+ConstOid(const char *p, Oid *oid)
+{
+	const char *v = strstr(p, ":constvalue ");
+	const char *end = strchr(p, '}');
+	Datum		value = 0;
+	char	   *bytes = (char *) &value;
+	char	   *q;
+
+	if (v == NULL || (end && v > end))
+		return false;
+	v += strlen(":constvalue ");
+	(void) strtol(v, &q, 10);
+	while (*q == ' ')
+		q++;
+	if (*q != '[')
+		return false;
+	q++;
+	for (int i = 0; i < (int) sizeof(Datum); i++)
+	{
+		char	   *next;
+		long		b = strtol(q, &next, 10);
+
+		if (next == q)
+			return false;
+		bytes[i] = (char) b;
+		q = next;
+	}
+	*oid = DatumGetObjectId(value);
+	return true;
+}
+
+/*
+ * Adds a node tree (pg_node_tree text, or NULL) without its source
+ * positions (":location", ":stmt_location", ":stmt_len": the parser's
+ * offsets into the statement that created it, never read back), and
+ * checks its constants: a constant whose text comes from the catalog
+ * without a dependency leaves the object unsigned.  Call after SigDeps.
+ */
+static void
+SigNode(Capture *cap, Sig *sig, const char *tag, const char *node)
+{
+	static const char *const positions[] = {" :location ", " :stmt_location ", " :stmt_len "};
+	const char *p = node;
+
+	appendStringInfoString(&sig->buf, tag);
+	appendStringInfoChar(&sig->buf, node ? '=' : '~');
+	while (p && *p)
+	{
+		const char *next = NULL;
+		int			which = -1;
+
+		for (int i = 0; i < (int) lengthof(positions); i++)
+		{
+			const char *q = strstr(p, positions[i]);
+
+			if (q && (next == NULL || q < next))
+			{
+				next = q;
+				which = i;
+			}
+		}
+		if (next == NULL)
+		{
+			appendStringInfoString(&sig->buf, p);
+			break;
+		}
+		appendBinaryStringInfo(&sig->buf, p, next - p);
+		p = next + strlen(positions[which]);
+		if (*p == '-')
+			p++;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	appendStringInfoChar(&sig->buf, '\0');
+
+	/* constants: "{CONST :consttype <oid> ... :constisnull <bool> ... :constvalue ...}" */
+	for (p = node ? strstr(node, "{CONST :consttype ") : NULL; p; p = strstr(p + 1, "{CONST :consttype "))
+	{
+		Oid			typid = (Oid) strtoul(p + strlen("{CONST :consttype "), NULL, 10);
+		int			flags = TypeClass(cap, typid, true, 0);
+		const char *isnull = strstr(p, ":constisnull ");
+
+		if (flags & TC_UNSIGNABLE)
+			sig->ok = false;
+		if (flags & TC_ENUM)
+			sig->has_type = true;
+		if (flags & TC_ROLE)
+			sig->has_role = true;
+		if ((flags & TC_REGDEP) && !(isnull && strncmp(isnull + strlen(":constisnull "), "true", 4) == 0))
+		{
+			Oid			oid;
+			bool		listed = false;
+
+			if (ConstOid(p, &oid))
+				for (int i = 0; i < sig->ndeps && !listed; i++)
+					listed = sig->depoids[i] == oid;
+			if (!listed)
+				sig->ok = false;	/* printed from the catalog, but no dependency */
+		}
+	}
+}
+
+/* Finishes a signature: false when the object has none. */
+static bool
+SigFinish(Capture *cap, Sig *sig, uint8 *out)
+{
+	if (!sig->ok)
+		return false;
+	if (sig->has_type)
+		SigText(sig, "enums", cap->enum_digest);
+	if (sig->has_role)
+		SigText(sig, "roles", cap->role_digest);
+	SigText(sig, "opclasses", cap->opclass_digest);
+	if (pg_cryptohash_init(cap->sigsha) < 0 ||
+		pg_cryptohash_update(cap->sigsha, (const uint8 *) sig->buf.data, sig->buf.len) < 0 ||
+		MO_CRYPTOHASH_FINAL(cap->sigsha, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	return true;
+}
+
+/*
+ * The object of ref whose hash can stand for this one: same kind, identity
+ * and signature.  NULL when there is none, or when every definition is
+ * wanted or the signatures are checked (then the caller deparses).
+ */
+static const MoCatalogObject *
+SigLender(Capture *cap, int kind, const char *identity, const uint8 *sig)
+{
+	const MoCatalogObject *old;
+
+	if (cap->ref == NULL || sig == NULL)
+		return NULL;
+	old = MoCatalogFind(cap->ref, kind, identity);
+	if (old == NULL || !old->has_sig || memcmp(old->sig, sig, sizeof(old->sig)) != 0)
+		return NULL;
+	return old;
+}
+
+/*
+ * Calls a deparser taking one OID (pg_get_constraintdef, pg_get_indexdef,
+ * pg_get_viewdef, pg_get_triggerdef) and returns its text, or NULL when the
+ * object is gone.
+ */
+static char *
+Deparse(PGFunction fn, Oid oid)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(oid);
+	fcinfo->args[0].isnull = false;
+	result = fn(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return TextDatumGetCString(result);
+}
+
+/* pg_get_expr(expr, relid) of a node tree (text), or NULL. */
+static char *
+DeparseExpr(Datum expr, Oid relid)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 2, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = expr;
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = ObjectIdGetDatum(relid);
+	fcinfo->args[1].isnull = false;
+	result = pg_get_expr(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return TextDatumGetCString(result);
+}
+
 /* ---- the queries ---- */
 
 /* Extension membership test for an object of catalog cls with oid expression oidexpr. */
@@ -870,6 +1668,20 @@ AppendJoined(StringInfo buf, char **values, int n, const char *sep)
 	" NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend mbr" \
 	"  WHERE mbr.classid = '" cls "'::pg_catalog.regclass AND mbr.objid = " oidexpr \
 	"    AND mbr.deptype = 'e')"
+
+/*
+ * What the objects of catalog cls (rows dx of catalog, for which ownexpr is
+ * the relation they belong to and filter holds) reference (pg_depend),
+ * the relation they belong to left out, as three parallel arrays per
+ * object: refclassid, refobjid, refobjsubid.
+ */
+#define DEPENDENCIES(alias, cls, oidexpr, catalog, ownexpr, filter) \
+	" LEFT JOIN (SELECT dd.objid, pg_catalog.array_agg(dd.refclassid) AS rc," \
+	"       pg_catalog.array_agg(dd.refobjid) AS ro, pg_catalog.array_agg(dd.refobjsubid) AS rs" \
+	"  FROM pg_catalog.pg_depend dd JOIN " catalog " dx ON dx.oid = dd.objid AND " filter \
+	" WHERE dd.classid = '" cls "'::pg_catalog.regclass" \
+	"   AND NOT (dd.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dd.refobjid = " ownexpr ")" \
+	" GROUP BY dd.objid) " alias " ON " alias ".objid = " oidexpr
 
 /* Description join for an object of catalog cls. */
 #define DESCRIPTION(alias, cls, oidexpr, subid) \
@@ -908,7 +1720,7 @@ static const char *const q_relations =
 "       inh.parents,"			/* 14 */
 "       CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,"	/* 15 */
 "       CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END,"	/* 16 */
-"       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END,"	/* 17 */
+"       rw.ev_action::pg_catalog.text,"	/* 17: pg_get_viewdef in C */
 "       CASE WHEN c.relkind = 'S' THEN pg_catalog.format_type(s.seqtypid, NULL) END,"	/* 18 */
 "       s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache, s.seqcycle,"	/* 19-24 */
 "       CASE WHEN c.relkind = 'S' THEN (SELECT pg_catalog.quote_ident(obn.nspname) || '.' ||"
@@ -926,9 +1738,14 @@ static const char *const q_relations =
 "       CASE WHEN c.relreplident = 'i' THEN (SELECT ri.relname FROM pg_catalog.pg_index x"
 "            JOIN pg_catalog.pg_class ri ON ri.oid = x.indexrelid"
 "           WHERE x.indrelid = c.oid AND x.indisreplident LIMIT 1) END,"	/* 28 */
-"       c.relowner, c.relacl, d.description"	/* 29-31 */
+"       c.relowner, c.relacl, d.description,"	/* 29-31 */
+"       ROW(rw.ev_type, rw.ev_enabled, rw.is_instead)::pg_catalog.text, rw.ev_qual::pg_catalog.text,"	/* 32-33 */
+"       dep.rc, dep.ro, dep.rs"	/* 34-36: the rule's dependencies */
 "  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+"  LEFT JOIN pg_catalog.pg_rewrite rw ON c.relkind IN ('v', 'm') AND rw.ev_class = c.oid"
+"   AND rw.rulename = '_RETURN'"
+DEPENDENCIES("dep", "pg_catalog.pg_rewrite", "rw.oid", "pg_catalog.pg_rewrite", "dx.ev_class", "dx.rulename = '_RETURN'")
 "  LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam"
 "  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace"
 "  LEFT JOIN inh ON inh.inhrelid = c.oid"
@@ -949,7 +1766,7 @@ static const char *const q_columns =
 "       a.attidentity, a.attgenerated,"	/* 8-9 */
 "       CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.quote_ident(cn.nspname) || '.' ||"
 "            pg_catalog.quote_ident(co.collname) END,"	/* 10 */
-"       a.attacl, d.description, a.attinhcount > 0, a.attrelid, a.atttypmod"	/* 11-15 */
+"       a.attacl, d.description, a.attinhcount > 0, a.attrelid, a.atttypmod, a.attnum"	/* 11-16 */
 "  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 /* the tracked relations' attributes through the index, not every attribute of the database */
@@ -959,11 +1776,13 @@ static const char *const q_columns =
 "  LEFT JOIN pg_catalog.pg_attrdef ad ON a.atthasdef AND ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
 "  LEFT JOIN pg_catalog.pg_collation co ON a.attcollation <> t.typcollation AND co.oid = a.attcollation"
 "  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace"
-DESCRIPTION("d", "pg_catalog.pg_class", "a.attrelid", "a.attnum")
+/* column comments are few: read once and hashed, not looked up per column */
+"  LEFT JOIN (SELECT dc.objoid, dc.objsubid, dc.description FROM pg_catalog.pg_description dc"
+"        WHERE dc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dc.objsubid > 0 OFFSET 0) d"
+"    ON d.objoid = a.attrelid AND d.objsubid = a.attnum"
 " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')"
 "   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
-"   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")"
-"   AND (c.relkind IN ('r', 'p', 'f') OR a.attacl IS NOT NULL OR d.description IS NOT NULL)";
+"   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")";
 
 /*
  * Constraints of tables and domains (constraint triggers are triggers).
@@ -974,9 +1793,20 @@ static const char *const q_constraints =
 "       CASE WHEN k.conrelid <> 0 THEN pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
 "            ELSE pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) END,"	/* 3 */
 "       CASE WHEN k.conrelid <> 0 THEN c.relkind ELSE 'd' END,"	/* 4 */
-"       pg_catalog.pg_get_constraintdef(k.oid), d.description,"	/* 5-6 */
-"       k.coninhcount > 0 OR k.conparentid <> 0"	/* 7 */
+"       k.oid, d.description,"	/* 5-6: pg_get_constraintdef in C */
+"       k.coninhcount > 0 OR k.conparentid <> 0, k.conrelid,"	/* 7-8 */
+"       ROW(k.contype, k.condeferrable, k.condeferred, k.convalidated, k.conislocal, k.coninhcount,"
+"           k.connoinherit, k.conkey, k.confkey, k.confupdtype, k.confdeltype, k.confmatchtype,"
+"           " MO_SQL_CONFDELSETCOLS("k") ", k.conpfeqop, k.conppeqop, k.conffeqop, k.conexclop)::pg_catalog.text,"	/* 9 */
+"       k.conbin::pg_catalog.text, dep.rc, dep.ro, dep.rs,"	/* 10-13 */
+"       CASE WHEN ci.indexrelid IS NOT NULL THEN ROW(ci.indnatts, ci.indnkeyatts, ci.indisunique,"
+"           " MO_SQL_NULLSNOTDISTINCT("ci") ", ci.indimmediate, ci.indkey, ci.indoption, ci.indcollation,"
+"           ci.indclass, cic.reloptions, cic.relam, cts.spcname)::pg_catalog.text END"	/* 14: its index */
 "  FROM pg_catalog.pg_constraint k"
+DEPENDENCIES("dep", "pg_catalog.pg_constraint", "k.oid", "pg_catalog.pg_constraint", "dx.conrelid", "dx.contype <> 't'")
+"  LEFT JOIN pg_catalog.pg_index ci ON k.contype IN ('p', 'u') AND ci.indexrelid = k.conindid"
+"  LEFT JOIN pg_catalog.pg_class cic ON cic.oid = ci.indexrelid"
+"  LEFT JOIN pg_catalog.pg_tablespace cts ON cts.oid = cic.reltablespace"
 "  LEFT JOIN pg_catalog.pg_class c ON c.oid = k.conrelid"
 "  LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 "  LEFT JOIN pg_catalog.pg_type t ON t.oid = k.contypid"
@@ -992,12 +1822,23 @@ DESCRIPTION("d", "pg_catalog.pg_constraint", "k.oid", "0")
 /* Indexes that do not implement a constraint (partitions of another index included). */
 static const char *const q_indexes =
 "SELECT n.nspname, ic.relname, tc.relname, tc.relkind,"	/* 1-4 */
-"       pg_catalog.pg_get_indexdef(i.indexrelid), ts.spcname, d.description, ic.relispartition"	/* 5-8 */
+"       i.indexrelid, ts.spcname, d.description, ic.relispartition, i.indrelid,"	/* 5-9: pg_get_indexdef in C */
+"       ROW(i.indnatts, i.indnkeyatts, i.indisunique, " MO_SQL_NULLSNOTDISTINCT("i") ", i.indisprimary,"
+"           i.indisexclusion, i.indimmediate, i.indkey, i.indcollation, i.indclass, i.indoption,"
+"           ic.reloptions, am.amname, tc.relkind)::pg_catalog.text,"	/* 10 */
+"       i.indexprs::pg_catalog.text, i.indpred::pg_catalog.text, dep.rc, dep.ro, dep.rs"	/* 11-15 */
 "  FROM pg_catalog.pg_index i"
 "  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
 "  JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = tc.relnamespace"
+"  JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
 "  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = ic.reltablespace"
+"  LEFT JOIN (SELECT dd.objid, pg_catalog.array_agg(dd.refclassid) AS rc,"
+"       pg_catalog.array_agg(dd.refobjid) AS ro, pg_catalog.array_agg(dd.refobjsubid) AS rs"
+"    FROM pg_catalog.pg_depend dd JOIN pg_catalog.pg_index di ON di.indexrelid = dd.objid"
+"   WHERE dd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"	/* not the own table's columns */
+"     AND NOT (dd.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dd.refobjid = di.indrelid)"
+"   GROUP BY dd.objid) dep ON dep.objid = i.indexrelid"
 DESCRIPTION("d", "pg_catalog.pg_class", "ic.oid", "0")
 " WHERE tc.relnamespace = ANY ($1) AND tc.relkind IN ('r', 'p', 'm')"
 "   AND" NOT_MEMBER("pg_catalog.pg_class", "tc.oid")
@@ -1008,8 +1849,13 @@ DESCRIPTION("d", "pg_catalog.pg_class", "ic.oid", "0")
 /* User triggers (not internal, not clones on partitions). */
 static const char *const q_triggers =
 "SELECT tg.tgname, n.nspname, c.relname, c.relkind,"	/* 1-4 */
-"       pg_catalog.pg_get_triggerdef(tg.oid), tg.tgenabled, d.description"	/* 5-7 */
+"       tg.oid, tg.tgenabled, d.description, tg.tgrelid,"	/* 5-8: pg_get_triggerdef in C */
+"       ROW(tg.tgtype, tg.tgisinternal, tg.tgdeferrable, tg.tginitdeferred, tg.tgnargs, tg.tgattr,"
+"           tg.tgargs, tg.tgoldtable, tg.tgnewtable, tg.tgconstraint <> 0, tg.tgconstrrelid <> 0,"
+"           tg.tgconstrindid <> 0)::pg_catalog.text,"	/* 9 */
+"       tg.tgqual::pg_catalog.text, dep.rc, dep.ro, dep.rs"	/* 10-13 */
 "  FROM pg_catalog.pg_trigger tg"
+DEPENDENCIES("dep", "pg_catalog.pg_trigger", "tg.oid", "pg_catalog.pg_trigger", "dx.tgrelid", "NOT dx.tgisinternal")
 "  JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 DESCRIPTION("d", "pg_catalog.pg_trigger", "tg.oid", "0")
@@ -1022,9 +1868,10 @@ static const char *const q_policies =
 "       ARRAY(SELECT x FROM (SELECT CASE WHEN r = 0 THEN 'PUBLIC'"
 "               ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)) END AS x"
 "               FROM pg_catalog.unnest(p.polroles) r) roles ORDER BY x COLLATE \"C\"),"	/* 7 */
-"       pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid),"	/* 8-9 */
-"       d.description"			/* 10 */
+"       p.polqual, p.polwithcheck,"	/* 8-9: pg_get_expr in C */
+"       d.description, p.polrelid, dep.rc, dep.ro, dep.rs"	/* 10-14 */
 "  FROM pg_catalog.pg_policy p"
+DEPENDENCIES("dep", "pg_catalog.pg_policy", "p.oid", "pg_catalog.pg_policy", "dx.polrelid", "true")
 "  JOIN pg_catalog.pg_class c ON c.oid = p.polrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 DESCRIPTION("d", "pg_catalog.pg_policy", "p.oid", "0")
@@ -1226,6 +2073,7 @@ HandleRelation(Capture *cap)
 	StringInfoData detail;
 	char	   *drop;
 	int64		ord = 0;
+	bool		emitted = false;
 
 	initStringInfo(&def);
 	initStringInfo(&detail);
@@ -1322,8 +2170,41 @@ HandleRelation(Capture *cap)
 		}
 		if (tablespace)
 			appendStringInfo(&def, " TABLESPACE %s", quote_identifier(tablespace));
-		appendStringInfo(&def, " AS\n%s", TrimStatement(Str(cap, 17)));
+		appendStringInfoString(&def, " AS\n");
 		ord = (int64) OidCol(cap, 1);
+		if (!MoCatalogIgnored(cap->filter, kind, identity, -1, NULL))
+		{
+			Sig			sig;
+			uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+			bool		has;
+			const MoCatalogObject *lender;
+
+			SigStart(&sig, kind, identity);
+			SigText(&sig, "def", def.data);
+			SigText(&sig, "rule", Str(cap, 32));
+			SigOwn(cap, &sig, OidCol(cap, 1));
+			SigDeps(cap, &sig, 34, OidCol(cap, 1));
+			SigNode(cap, &sig, "action", Str(cap, 17));
+			SigNode(cap, &sig, "qual", Str(cap, 33));
+			has = SigFinish(cap, &sig, sigv);
+			cap->nsigned += has ? 1 : 0;
+			lender = has ? SigLender(cap, kind, identity, sigv) : NULL;
+			if (lender && !mo_verify_signatures)
+				EmitSigned(cap, kind, identity, -1, NULL, NULL, NULL, drop, ord, sigv, lender);
+			else
+			{
+				char	   *body = Deparse(pg_get_viewdef, OidCol(cap, 1));
+
+				cap->ndeparsed++;
+				if (body)
+				{
+					appendStringInfoString(&def, TrimStatement(body));
+					EmitSigned(cap, kind, identity, -1, NULL, def.data, NULL, drop, ord,
+							   has ? sigv : NULL, lender);
+				}
+			}
+		}
+		emitted = true;
 	}
 	else if (kind == MO_KIND_SEQUENCE)
 	{
@@ -1344,8 +2225,9 @@ HandleRelation(Capture *cap)
 	}
 	appendStringInfoChar(&detail, '}');
 
-	Emit(cap, kind, identity, -1, NULL, def.data,
-		 detail.len > 2 ? detail.data : NULL, drop, ord);
+	if (!emitted)
+		Emit(cap, kind, identity, -1, NULL, def.data,
+			 detail.len > 2 ? detail.data : NULL, drop, ord);
 	if (!cap->isnull[30])
 		EmitComment(cap, kind, identity, psprintf("%s %s", keyword, identity),
 					kind, identity, Str(cap, 31));
@@ -1477,6 +2359,8 @@ HandleColumn(Capture *cap)
 	}
 	parent = cap->last_parent;
 	identity = psprintf("%s.%s", parent, column);
+	RelDigestCollect(cap, OidCol(cap, 14), parent, DatumGetInt16(cap->values[15]), Str(cap, 4),
+					 ColumnTypeName(cap, OidCol(cap, 5), DatumGetInt32(cap->values[14])), Str(cap, 10));
 
 	/*
 	 * Every column of a table counts, inherited or not: pg_dump re-creates
@@ -1572,11 +2456,41 @@ HandleConstraint(Capture *cap)
 	}
 	if (Bool(cap, 7))
 		ord |= MO_ORD_INHERITED;
-	Emit(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent,
-		 psprintf("ALTER %s %s ADD CONSTRAINT %s %s", alter, parent, name, Str(cap, 5)),
-		 NULL,
-		 WANT_DROP(cap) ? psprintf("ALTER %s %s DROP CONSTRAINT IF EXISTS %s", alter, parent, name) : NULL,
-		 ord);
+	if (!MoCatalogIgnored(cap->filter, MO_KIND_CONSTRAINT, identity, parent_kind, parent))
+	{
+		char	   *prefix = psprintf("ALTER %s %s ADD CONSTRAINT %s ", alter, parent, name);
+		char	   *drop = WANT_DROP(cap) ?
+			psprintf("ALTER %s %s DROP CONSTRAINT IF EXISTS %s", alter, parent, name) : NULL;
+		Sig			sig;
+		uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+		bool		has;
+		const MoCatalogObject *lender;
+
+		SigStart(&sig, MO_KIND_CONSTRAINT, identity);
+		SigText(&sig, "def", prefix);
+		SigText(&sig, "row", Str(cap, 9));
+		SigText(&sig, "index", Str(cap, 14));
+		SigOwn(cap, &sig, OidCol(cap, 8));
+		SigDeps(cap, &sig, 11, OidCol(cap, 8));
+		SigNode(cap, &sig, "expr", Str(cap, 10));
+		if (contype == 'x')
+			sig.ok = false;		/* its operator classes are its index's dependencies */
+		has = SigFinish(cap, &sig, sigv);
+		cap->nsigned += has ? 1 : 0;
+		lender = has ? SigLender(cap, MO_KIND_CONSTRAINT, identity, sigv) : NULL;
+		if (lender && !mo_verify_signatures)
+			EmitSigned(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent, NULL, NULL, drop, ord,
+					   sigv, lender);
+		else
+		{
+			char	   *body = Deparse(pg_get_constraintdef, OidCol(cap, 5));
+
+			cap->ndeparsed++;
+			if (body)
+				EmitSigned(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent,
+						   psprintf("%s%s", prefix, body), NULL, drop, ord, has ? sigv : NULL, lender);
+		}
+	}
 	if (!cap->isnull[5])
 		EmitComment(cap, MO_KIND_CONSTRAINT, identity,
 				psprintf("CONSTRAINT %s ON %s%s", name, domain ? "DOMAIN " : "", parent),
@@ -1592,30 +2506,57 @@ HandleIndex(Capture *cap)
 	char	   *identity = Qual(nsp, name);
 	char	   *parent = Qual(nsp, Str(cap, 3));
 	int			parent_kind = RelationKind(Char(cap, 4));
-	char	   *def = Str(cap, 5);
 	char	   *tablespace = Str(cap, 6);
+	char	   *drop = WANT_DROP(cap) ? psprintf("DROP INDEX IF EXISTS %s", identity) : NULL;
+	int64		ord = Bool(cap, 8) ? MO_ORD_INHERITED : 0;
+	Sig			sig;
+	uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+	bool		has;
+	const MoCatalogObject *lender;
 
-	/*
-	 * An index of a partitioned table prints as "ON ONLY parent"; created
-	 * that way it would stay invalid, so the definition says "ON parent".
-	 */
-	if (Char(cap, 4) == 'p')
+	if (MoCatalogIgnored(cap->filter, MO_KIND_INDEX, identity, parent_kind, parent))
+		return;					/* and so is its comment */
+	SigStart(&sig, MO_KIND_INDEX, identity);
+	SigText(&sig, "tablespace", tablespace);
+	SigText(&sig, "row", Str(cap, 10));
+	SigOwn(cap, &sig, OidCol(cap, 9));
+	SigDeps(cap, &sig, 13, OidCol(cap, 9));
+	SigNode(cap, &sig, "exprs", Str(cap, 11));
+	SigNode(cap, &sig, "pred", Str(cap, 12));
+	has = SigFinish(cap, &sig, sigv);
+	cap->nsigned += has ? 1 : 0;
+	lender = has ? SigLender(cap, MO_KIND_INDEX, identity, sigv) : NULL;
+	if (lender && !mo_verify_signatures)
+		EmitSigned(cap, MO_KIND_INDEX, identity, parent_kind, parent, NULL, NULL, drop, ord, sigv, lender);
+	else
 	{
-		char	   *prefix = psprintf(" INDEX %s ON ONLY ", quote_identifier(name));
-		char	   *at = strstr(def, prefix);
+		char	   *def = Deparse(pg_get_indexdef, OidCol(cap, 5));
 
-		if (at)
+		cap->ndeparsed++;
+		if (def == NULL)
+			return;				/* dropped while being read */
+
+		/*
+		 * An index of a partitioned table prints as "ON ONLY parent"; created
+		 * that way it would stay invalid, so the definition says "ON parent".
+		 */
+		if (Char(cap, 4) == 'p')
 		{
-			size_t		keep = (at - def) + strlen(prefix) - strlen("ONLY ");
+			char	   *prefix = psprintf(" INDEX %s ON ONLY ", quote_identifier(name));
+			char	   *at = strstr(def, prefix);
 
-			def = psprintf("%.*s%s", (int) keep, def, at + strlen(prefix));
+			if (at)
+			{
+				size_t		keep = (at - def) + strlen(prefix) - strlen("ONLY ");
+
+				def = psprintf("%.*s%s", (int) keep, def, at + strlen(prefix));
+			}
 		}
+		if (tablespace)
+			def = psprintf("%s TABLESPACE %s", def, quote_identifier(tablespace));
+		EmitSigned(cap, MO_KIND_INDEX, identity, parent_kind, parent, def, NULL, drop, ord,
+				   has ? sigv : NULL, lender);
 	}
-	if (tablespace)
-		def = psprintf("%s TABLESPACE %s", def, quote_identifier(tablespace));
-	Emit(cap, MO_KIND_INDEX, identity, parent_kind, parent, def, NULL,
-		 WANT_DROP(cap) ? psprintf("DROP INDEX IF EXISTS %s", identity) : NULL,
-		 Bool(cap, 8) ? MO_ORD_INHERITED : 0);
 	if (!cap->isnull[6])
 		EmitComment(cap, MO_KIND_INDEX, identity, psprintf("INDEX %s", identity),
 				parent_kind, parent, Str(cap, 7));
@@ -1630,16 +2571,42 @@ HandleTrigger(Capture *cap)
 	int			parent_kind = RelationKind(Char(cap, 4));
 	char	   *identity = psprintf("%s on %s", name, parent);
 	char		enabled = Char(cap, 6);
-	char	   *def = Str(cap, 5);
+	char	   *drop = psprintf("DROP TRIGGER IF EXISTS %s ON %s", name, parent);
+	char		enabled_text[2] = {enabled, '\0'};
+	Sig			sig;
+	uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+	bool		has;
+	const MoCatalogObject *lender;
 
-	if (enabled == 'D')
-		def = psprintf("%s;\nALTER TABLE %s DISABLE TRIGGER %s", def, parent, name);
-	else if (enabled == 'R')
-		def = psprintf("%s;\nALTER TABLE %s ENABLE REPLICA TRIGGER %s", def, parent, name);
-	else if (enabled == 'A')
-		def = psprintf("%s;\nALTER TABLE %s ENABLE ALWAYS TRIGGER %s", def, parent, name);
-	Emit(cap, MO_KIND_TRIGGER, identity, parent_kind, parent, def, NULL,
-		 psprintf("DROP TRIGGER IF EXISTS %s ON %s", name, parent), 0);
+	if (MoCatalogIgnored(cap->filter, MO_KIND_TRIGGER, identity, parent_kind, parent))
+		return;					/* and so is its comment */
+	SigStart(&sig, MO_KIND_TRIGGER, identity);
+	SigText(&sig, "enabled", enabled_text);
+	SigText(&sig, "row", Str(cap, 9));
+	SigOwn(cap, &sig, OidCol(cap, 8));
+	SigDeps(cap, &sig, 11, OidCol(cap, 8));
+	SigNode(cap, &sig, "qual", Str(cap, 10));
+	has = SigFinish(cap, &sig, sigv);
+	cap->nsigned += has ? 1 : 0;
+	lender = has ? SigLender(cap, MO_KIND_TRIGGER, identity, sigv) : NULL;
+	if (lender && !mo_verify_signatures)
+		EmitSigned(cap, MO_KIND_TRIGGER, identity, parent_kind, parent, NULL, NULL, drop, 0, sigv, lender);
+	else
+	{
+		char	   *def = Deparse(pg_get_triggerdef, OidCol(cap, 5));
+
+		cap->ndeparsed++;
+		if (def == NULL)
+			return;				/* dropped while being read */
+		if (enabled == 'D')
+			def = psprintf("%s;\nALTER TABLE %s DISABLE TRIGGER %s", def, parent, name);
+		else if (enabled == 'R')
+			def = psprintf("%s;\nALTER TABLE %s ENABLE REPLICA TRIGGER %s", def, parent, name);
+		else if (enabled == 'A')
+			def = psprintf("%s;\nALTER TABLE %s ENABLE ALWAYS TRIGGER %s", def, parent, name);
+		EmitSigned(cap, MO_KIND_TRIGGER, identity, parent_kind, parent, def, NULL, drop, 0,
+				   has ? sigv : NULL, lender);
+	}
 	EmitComment(cap, MO_KIND_TRIGGER, identity, psprintf("TRIGGER %s ON %s", name, parent),
 				parent_kind, parent, Str(cap, 7));
 }
@@ -1655,9 +2622,14 @@ HandlePolicy(Capture *cap)
 	const char *cmd;
 	int			nroles;
 	char	  **roles = TextArray(cap, 7, &nroles);
-	char	   *qual = Str(cap, 8);
-	char	   *check = Str(cap, 9);
+	char	   *qual = NULL;
+	char	   *check = NULL;
+	char	   *drop = psprintf("DROP POLICY IF EXISTS %s ON %s", name, parent);
 	StringInfoData def;
+	Sig			sig;
+	uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+	bool		has;
+	const MoCatalogObject *lender;
 
 	switch (Char(cap, 5))
 	{
@@ -1677,16 +2649,37 @@ HandlePolicy(Capture *cap)
 			cmd = "ALL";
 			break;
 	}
+	if (MoCatalogIgnored(cap->filter, MO_KIND_POLICY, identity, parent_kind, parent))
+		return;					/* and so is its comment */
 	initStringInfo(&def);
 	appendStringInfo(&def, "CREATE POLICY %s ON %s AS %s FOR %s TO ", name, parent,
 					 Bool(cap, 6) ? "PERMISSIVE" : "RESTRICTIVE", cmd);
 	AppendJoined(&def, roles, nroles, ", ");
-	if (qual)
-		appendStringInfo(&def, " USING (%s)", qual);
-	if (check)
-		appendStringInfo(&def, " WITH CHECK (%s)", check);
-	Emit(cap, MO_KIND_POLICY, identity, parent_kind, parent, def.data, NULL,
-		 psprintf("DROP POLICY IF EXISTS %s ON %s", name, parent), 0);
+	SigStart(&sig, MO_KIND_POLICY, identity);
+	SigText(&sig, "def", def.data);
+	SigOwn(cap, &sig, OidCol(cap, 11));
+	SigDeps(cap, &sig, 12, OidCol(cap, 11));
+	SigNode(cap, &sig, "qual", Str(cap, 8));
+	SigNode(cap, &sig, "check", Str(cap, 9));
+	has = SigFinish(cap, &sig, sigv);
+	cap->nsigned += has ? 1 : 0;
+	lender = has ? SigLender(cap, MO_KIND_POLICY, identity, sigv) : NULL;
+	if (lender && !mo_verify_signatures)
+		EmitSigned(cap, MO_KIND_POLICY, identity, parent_kind, parent, NULL, NULL, drop, 0, sigv, lender);
+	else
+	{
+		cap->ndeparsed++;
+		if (!cap->isnull[7])
+			qual = DeparseExpr(cap->values[7], OidCol(cap, 11));
+		if (!cap->isnull[8])
+			check = DeparseExpr(cap->values[8], OidCol(cap, 11));
+		if (qual)
+			appendStringInfo(&def, " USING (%s)", qual);
+		if (check)
+			appendStringInfo(&def, " WITH CHECK (%s)", check);
+		EmitSigned(cap, MO_KIND_POLICY, identity, parent_kind, parent, def.data, NULL, drop, 0,
+				   has ? sigv : NULL, lender);
+	}
 	EmitComment(cap, MO_KIND_POLICY, identity, psprintf("POLICY %s ON %s", name, parent),
 				parent_kind, parent, Str(cap, 10));
 }
@@ -1871,23 +2864,29 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 	uint64		rows = 0;
 	int			objects = cap->state->count;
 
-	portal = SPI_cursor_open_with_args(NULL, sql, 2, types, values, NULL, false, 0);
+	/* read-only: the capture's snapshot, which the deparsers see too */
+	portal = SPI_cursor_open_with_args(NULL, sql, 2, types, values, NULL, true, 0);
 	for (;;)
 	{
+		SPITupleTable *batch;
+		uint64		n;
+
 		SPI_cursor_fetch(portal, true, FETCH_BATCH);
-		if (SPI_processed == 0)
+		batch = SPI_tuptable;	/* a deparser may run SPI queries of its own */
+		n = SPI_processed;
+		if (n == 0)
 			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
+		for (uint64 i = 0; i < n; i++)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cap->rowcxt);
 
-			SetRow(cap, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+			SetRow(cap, batch->vals[i], batch->tupdesc);
 			handler(cap);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cap->rowcxt);
 		}
-		rows += SPI_processed;
-		SPI_freetuptable(SPI_tuptable);
+		rows += n;
+		SPI_freetuptable(batch);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
@@ -1922,6 +2921,7 @@ PinOutputSettings(void)
 		{"standard_conforming_strings", "on"},
 		{"lc_monetary", "C"},
 		{"jit", "off"},			/* compiling these short catalog queries costs more than it saves */
+		{"work_mem", "32MB"},	/* hashing catalogs beats looking them up row by row */
 	};
 	int			nest = NewGUCNestLevel();
 
@@ -2015,12 +3015,24 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	cap.sha = pg_cryptohash_create(PG_SHA256);
 	if (cap.sha == NULL)
 		elog(ERROR, "could not create a SHA-256 context");
+	SigCapturePrepare(&cap);
 
 	nest = PinOutputSettings();
 	SPI_connect();
+
+	/*
+	 * One snapshot for every query, pushed, so that the deparsers called on
+	 * their rows (which read the catalog with their own read-only queries)
+	 * see what the queries see, this transaction's own changes included.
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	SigCaptureReadGlobals(&cap);
 	CaptureNamespaces(&cap, schemas);
-	RunQuery(&cap, "relations", q_relations, HandleRelation);
 	RunQuery(&cap, "columns", q_columns, HandleColumn);
+	RelDigestFinishAll(&cap);	/* the names signatures use */
+	RunQuery(&cap, "relations", q_relations, HandleRelation);
 	RunQuery(&cap, "constraints", q_constraints, HandleConstraint);
 	RunQuery(&cap, "indexes", q_indexes, HandleIndex);
 	RunQuery(&cap, "triggers", q_triggers, HandleTrigger);
@@ -2029,15 +3041,18 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	RunQuery(&cap, "types", q_types, HandleType);
 	RunQuery(&cap, "extensions", q_extensions, HandleExtension);
 	RunQuery(&cap, "event triggers", q_event_triggers, HandleEventTrigger);
+	PopActiveSnapshot();
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
 
 	pg_cryptohash_free(cap.sha);
+	SigCaptureDone(&cap);
 	MemoryContextDelete(cap.rowcxt);
 	MemoryContextDelete(cap.querycxt);
 	MoCatalogStateFinish(cap.state);
-	elog(DEBUG1, "migrate_ops: captured %d catalog objects in %zu bytes",
-		 cap.state->count, MemoryContextMemAllocated(cap.state->cxt, true));
+	elog(DEBUG1, "migrate_ops: captured %d catalog objects in %zu bytes; %d signed, %d lent their hash, %d deparsed",
+		 cap.state->count, MemoryContextMemAllocated(cap.state->cxt, true),
+		 cap.nsigned, cap.nlent, cap.ndeparsed);
 	return cap.state;
 }
 
