@@ -22,13 +22,23 @@
 
 #include <sys/resource.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_attrdef.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_description.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/tablespace.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
 #include "common/sha2.h"
@@ -498,6 +508,16 @@ MoCatalogIgnored(const MoCatalogFilter *filter, int kind, const char *identity,
 /* Most columns a catalog query returns. */
 #define MAX_QUERY_COLUMNS 40
 
+/* What an object references (pg_depend): parallel arrays. */
+typedef struct DepList
+{
+	int			n;
+	int			max;
+	Oid		   *classids;
+	Oid		   *objids;
+	int32	   *subids;
+} DepList;
+
 /* A capture in progress. */
 typedef struct Capture
 {
@@ -528,6 +548,9 @@ typedef struct Capture
 	char	   *role_digest;	/* every role's OID and name */
 	char	   *opclass_digest; /* every operator class outside pg_catalog */
 	pg_cryptohash_ctx *sigsha;
+	HTAB	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
+	HTAB	   *domains;		/* TrackedRelation by pg_type OID, in sigcxt */
+	const DepList *rowdeps;		/* the current row's dependencies (scanned rows) */
 	int			nsigned;		/* objects that got a signature */
 	int			nlent;			/* of which took their hash from ref */
 	int			ndeparsed;		/* objects of signed kinds that were deparsed */
@@ -1388,12 +1411,12 @@ CStringCompare(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+static void SigDepList(Capture *cap, Sig *sig, const DepList *deps, Oid own);
+
 /*
- * Adds what the object references (pg_depend), from three parallel arrays
- * of the current row at columns col, col + 1, col + 2 (refclassid,
- * refobjid, refobjsubid; NULL for none): relations by their digest (the
- * relation own is already in), other objects by their identity; sorted, so
- * their order (by OID) does not count.
+ * Adds what the object references, from three parallel arrays of the
+ * current row at columns col, col + 1, col + 2 (refclassid, refobjid,
+ * refobjsubid; NULL for none).  See SigDepList.
  */
 static void
 SigDeps(Capture *cap, Sig *sig, int col, Oid own)
@@ -1405,8 +1428,7 @@ SigDeps(Capture *cap, Sig *sig, int col, Oid own)
 	int			n,
 				n2,
 				n3;
-	char	  **texts;
-	int			ntexts = 0;
+	DepList		deps;
 
 	if (cap->isnull[col - 1])
 		return;
@@ -1418,13 +1440,38 @@ SigDeps(Capture *cap, Sig *sig, int col, Oid own)
 					  TYPALIGN_INT, &subids, &nulls, &n3);
 	if (n2 != n || n3 != n)
 		elog(ERROR, "dependency arrays of different lengths");
+	deps.n = deps.max = n;
+	deps.classids = palloc(sizeof(Oid) * (n + 1));
+	deps.objids = palloc(sizeof(Oid) * (n + 1));
+	deps.subids = palloc(sizeof(int32) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		deps.classids[i] = DatumGetObjectId(classids[i]);
+		deps.objids[i] = DatumGetObjectId(objids[i]);
+		deps.subids[i] = DatumGetInt32(subids[i]);
+	}
+	SigDepList(cap, sig, &deps, own);
+}
+
+/*
+ * Adds what the object references (pg_depend): relations by their digest
+ * (the relation own, already in, left out), other objects by their
+ * identity; sorted, so their order (by OID) does not count.
+ */
+static void
+SigDepList(Capture *cap, Sig *sig, const DepList *deps, Oid own)
+{
+	int			n = deps ? deps->n : 0;
+	char	  **texts;
+	int			ntexts = 0;
+
 	texts = palloc(sizeof(char *) * (n + 1));
 	sig->depoids = palloc(sizeof(Oid) * (n + 1));
 	for (int i = 0; i < n; i++)
 	{
-		Oid			classid = DatumGetObjectId(classids[i]);
-		Oid			objid = DatumGetObjectId(objids[i]);
-		int32		subid = DatumGetInt32(subids[i]);
+		Oid			classid = deps->classids[i];
+		Oid			objid = deps->objids[i];
+		int32		subid = deps->subids[i];
 
 		sig->depoids[sig->ndeps++] = objid;
 		if (classid == RelationRelationId)
@@ -1759,92 +1806,67 @@ DESCRIPTION("d", "pg_catalog.pg_class", "c.oid", "0")
 "        WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = c.oid"
 "          AND e.deptype = 'i'))";
 
-/* Columns of tables (and, for their comments and privileges, of views and composite types). */
-static const char *const q_columns =
-"SELECT c.relkind, n.nspname, c.relname, a.attname,"	/* 1-4 */
-"       a.atttypid, a.attnotnull, ad.adbin,"	/* 5-7: format_type, pg_get_expr in C */
-"       a.attidentity, a.attgenerated,"	/* 8-9 */
-"       CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.quote_ident(cn.nspname) || '.' ||"
-"            pg_catalog.quote_ident(co.collname) END,"	/* 10 */
-"       a.attacl, d.description, a.attinhcount > 0, a.attrelid, a.atttypmod, a.attnum"	/* 11-16 */
+/*
+ * The tracked relations whose columns, constraints and indexes are read
+ * (tables; and for their columns' comments, privileges and signatures
+ * views, materialized views and composite types), and the tracked domains
+ * (for their constraints).  Columns, constraints and indexes are read by
+ * ScanColumns() and ScanConstraintsAndIndexes() straight from the catalog:
+ * hundreds of thousands of rows through SQL joins cost more than
+ * everything else together.
+ */
+static const char *const q_tracked_relations =
+"SELECT c.oid, c.relkind, n.nspname, c.relname"
 "  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-/* the tracked relations' attributes through the index, not every attribute of the database */
-"  CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_attribute a"
-"        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped OFFSET 0) a"
-"  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
-"  LEFT JOIN pg_catalog.pg_attrdef ad ON a.atthasdef AND ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
-"  LEFT JOIN pg_catalog.pg_collation co ON a.attcollation <> t.typcollation AND co.oid = a.attcollation"
-"  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace"
-/* column comments are few: read once and hashed, not looked up per column */
-"  LEFT JOIN (SELECT dc.objoid, dc.objsubid, dc.description FROM pg_catalog.pg_description dc"
-"        WHERE dc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dc.objsubid > 0 OFFSET 0) d"
-"    ON d.objoid = a.attrelid AND d.objsubid = a.attnum"
 " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')"
 "   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
-"   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")";
+"   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")"
+" UNION ALL "
+"SELECT t.oid, 'd', n.nspname, t.typname"
+"  FROM pg_catalog.pg_type t"
+"  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
+" WHERE t.typtype = 'd' AND t.typnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid");
 
 /*
- * Constraints of tables and domains (constraint triggers are triggers).
- * Inherited ones count on each table, like columns, for the same reason.
+ * The row ScanColumns() hands to HandleColumn() for one column, as a query
+ * would return it: relkind, nspname, relname, attname, atttypid,
+ * attnotnull, adbin, attidentity, attgenerated, collation (quoted, when
+ * not the type's), attacl, description, inherited, attrelid, atttypmod,
+ * attnum.
  */
-static const char *const q_constraints =
-"SELECT k.contype, k.conname,"	/* 1-2 */
-"       CASE WHEN k.conrelid <> 0 THEN pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
-"            ELSE pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) END,"	/* 3 */
-"       CASE WHEN k.conrelid <> 0 THEN c.relkind ELSE 'd' END,"	/* 4 */
-"       k.oid, d.description,"	/* 5-6: pg_get_constraintdef in C */
-"       k.coninhcount > 0 OR k.conparentid <> 0, k.conrelid,"	/* 7-8 */
-"       ROW(k.contype, k.condeferrable, k.condeferred, k.convalidated, k.conislocal, k.coninhcount,"
-"           k.connoinherit, k.conkey, k.confkey, k.confupdtype, k.confdeltype, k.confmatchtype,"
-"           " MO_SQL_CONFDELSETCOLS("k") ", k.conpfeqop, k.conppeqop, k.conffeqop, k.conexclop)::pg_catalog.text,"	/* 9 */
-"       k.conbin::pg_catalog.text, dep.rc, dep.ro, dep.rs,"	/* 10-13 */
-"       CASE WHEN ci.indexrelid IS NOT NULL THEN ROW(ci.indnatts, ci.indnkeyatts, ci.indisunique,"
-"           " MO_SQL_NULLSNOTDISTINCT("ci") ", ci.indimmediate, ci.indkey, ci.indoption, ci.indcollation,"
-"           ci.indclass, cic.reloptions, cic.relam, cts.spcname)::pg_catalog.text END"	/* 14: its index */
-"  FROM pg_catalog.pg_constraint k"
-DEPENDENCIES("dep", "pg_catalog.pg_constraint", "k.oid", "pg_catalog.pg_constraint", "dx.conrelid", "dx.contype <> 't'")
-"  LEFT JOIN pg_catalog.pg_index ci ON k.contype IN ('p', 'u') AND ci.indexrelid = k.conindid"
-"  LEFT JOIN pg_catalog.pg_class cic ON cic.oid = ci.indexrelid"
-"  LEFT JOIN pg_catalog.pg_tablespace cts ON cts.oid = cic.reltablespace"
-"  LEFT JOIN pg_catalog.pg_class c ON c.oid = k.conrelid"
-"  LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-"  LEFT JOIN pg_catalog.pg_type t ON t.oid = k.contypid"
-"  LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace"
-DESCRIPTION("d", "pg_catalog.pg_constraint", "k.oid", "0")
-" WHERE k.contype <> 't'"
-"   AND ((k.conrelid <> 0 AND c.relnamespace = ANY ($1)"
-"         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pk"	/* a foreign key's clones for */
-"              WHERE pk.oid = k.conparentid AND pk.conrelid = k.conrelid)"	/* referenced partitions */
-"         AND c.relkind IN ('r', 'p', 'f') AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid") ")"
-"     OR (k.contypid <> 0 AND t.typnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid") "))";
+#define COLUMN_ROW_NATTS 16
+static const Oid column_row_types[COLUMN_ROW_NATTS] = {
+	CHAROID, NAMEOID, NAMEOID, NAMEOID, OIDOID, BOOLOID, PG_NODE_TREEOID, CHAROID, CHAROID,
+	TEXTOID, ACLITEMARRAYOID, TEXTOID, BOOLOID, OIDOID, INT4OID, INT2OID
+};
 
-/* Indexes that do not implement a constraint (partitions of another index included). */
-static const char *const q_indexes =
-"SELECT n.nspname, ic.relname, tc.relname, tc.relkind,"	/* 1-4 */
-"       i.indexrelid, ts.spcname, d.description, ic.relispartition, i.indrelid,"	/* 5-9: pg_get_indexdef in C */
-"       ROW(i.indnatts, i.indnkeyatts, i.indisunique, " MO_SQL_NULLSNOTDISTINCT("i") ", i.indisprimary,"
-"           i.indisexclusion, i.indimmediate, i.indkey, i.indcollation, i.indclass, i.indoption,"
-"           ic.reloptions, am.amname, tc.relkind)::pg_catalog.text,"	/* 10 */
-"       i.indexprs::pg_catalog.text, i.indpred::pg_catalog.text, dep.rc, dep.ro, dep.rs"	/* 11-15 */
-"  FROM pg_catalog.pg_index i"
-"  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
-"  JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid"
-"  JOIN pg_catalog.pg_namespace n ON n.oid = tc.relnamespace"
-"  JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
-"  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = ic.reltablespace"
-"  LEFT JOIN (SELECT dd.objid, pg_catalog.array_agg(dd.refclassid) AS rc,"
-"       pg_catalog.array_agg(dd.refobjid) AS ro, pg_catalog.array_agg(dd.refobjsubid) AS rs"
-"    FROM pg_catalog.pg_depend dd JOIN pg_catalog.pg_index di ON di.indexrelid = dd.objid"
-"   WHERE dd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"	/* not the own table's columns */
-"     AND NOT (dd.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dd.refobjid = di.indrelid)"
-"   GROUP BY dd.objid) dep ON dep.objid = i.indexrelid"
-DESCRIPTION("d", "pg_catalog.pg_class", "ic.oid", "0")
-" WHERE tc.relnamespace = ANY ($1) AND tc.relkind IN ('r', 'p', 'm')"
-"   AND" NOT_MEMBER("pg_catalog.pg_class", "tc.oid")
-"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x"
-"        WHERE x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.objid = i.indexrelid"
-"          AND x.refclassid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND x.deptype = 'i')";
+/*
+ * The row ScanConstraintsAndIndexes() hands to HandleConstraint() for a
+ * constraint of a table or domain (constraint triggers are triggers;
+ * inherited ones count on each table, like columns, for the same reason;
+ * a foreign key's clones for referenced partitions do not count): contype,
+ * conname, parent (quoted), relkind ('d': domain), oid, description,
+ * inherited, conrelid, its row (for its signature), conbin, its index's
+ * row (primary key, unique).  Its dependencies are cap->rowdeps.
+ */
+#define CONSTRAINT_ROW_NATTS 11
+static const Oid constraint_row_types[CONSTRAINT_ROW_NATTS] = {
+	CHAROID, NAMEOID, TEXTOID, CHAROID, OIDOID, TEXTOID, BOOLOID, OIDOID, TEXTOID, TEXTOID, TEXTOID
+};
+
+/*
+ * The row it hands to HandleIndex() for an index that does not implement a
+ * constraint (partitions of another index included) of a table or
+ * materialized view: nspname, index name, table name, table relkind,
+ * indexrelid, tablespace, description, relispartition, indrelid, its row
+ * (for its signature), indexprs, indpred.  Its dependencies are
+ * cap->rowdeps.
+ */
+#define INDEX_ROW_NATTS 12
+static const Oid index_row_types[INDEX_ROW_NATTS] = {
+	NAMEOID, NAMEOID, NAMEOID, CHAROID, OIDOID, NAMEOID, TEXTOID, BOOLOID, OIDOID, TEXTOID, TEXTOID, TEXTOID
+};
 
 /* User triggers (not internal, not clones on partitions). */
 static const char *const q_triggers =
@@ -2341,7 +2363,7 @@ DefaultExpr(Capture *cap, bool generated)
 	return deparsed;
 }
 
-/* A row of q_columns: the column (of a table), its comment and privileges. */
+/* A column's row (ScanColumns): the column (of a table), its comment and privileges; its relation's digest. */
 static void
 HandleColumn(Capture *cap)
 {
@@ -2422,7 +2444,7 @@ HandleColumn(Capture *cap)
 					   InvalidOid, 11, OBJECT_COLUMN, column, parent_kind, parent);
 }
 
-/* A row of q_constraints. */
+/* A constraint's row (ScanConstraintsAndIndexes). */
 static void
 HandleConstraint(Capture *cap)
 {
@@ -2469,9 +2491,9 @@ HandleConstraint(Capture *cap)
 		SigStart(&sig, MO_KIND_CONSTRAINT, identity);
 		SigText(&sig, "def", prefix);
 		SigText(&sig, "row", Str(cap, 9));
-		SigText(&sig, "index", Str(cap, 14));
+		SigText(&sig, "index", Str(cap, 11));
 		SigOwn(cap, &sig, OidCol(cap, 8));
-		SigDeps(cap, &sig, 11, OidCol(cap, 8));
+		SigDepList(cap, &sig, cap->rowdeps, OidCol(cap, 8));
 		SigNode(cap, &sig, "expr", Str(cap, 10));
 		if (contype == 'x')
 			sig.ok = false;		/* its operator classes are its index's dependencies */
@@ -2497,7 +2519,7 @@ HandleConstraint(Capture *cap)
 				parent_kind, parent, Str(cap, 6));
 }
 
-/* A row of q_indexes. */
+/* An index's row (ScanConstraintsAndIndexes). */
 static void
 HandleIndex(Capture *cap)
 {
@@ -2520,7 +2542,7 @@ HandleIndex(Capture *cap)
 	SigText(&sig, "tablespace", tablespace);
 	SigText(&sig, "row", Str(cap, 10));
 	SigOwn(cap, &sig, OidCol(cap, 9));
-	SigDeps(cap, &sig, 13, OidCol(cap, 9));
+	SigDepList(cap, &sig, cap->rowdeps, OidCol(cap, 9));
 	SigNode(cap, &sig, "exprs", Str(cap, 11));
 	SigNode(cap, &sig, "pred", Str(cap, 12));
 	has = SigFinish(cap, &sig, sigv);
@@ -2900,6 +2922,700 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 		 (CpuSeconds() - cpu) * 1000);
 }
 
+/* Creates a hash table in the query context. */
+static HTAB *
+QueryHash(Capture *cap, const char *name, Size keysize, Size entrysize)
+{
+	HASHCTL		ctl = {0};
+
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cap->querycxt;
+	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* A tracked relation (pg_class) or domain (pg_type), from q_tracked_relations. */
+typedef struct TrackedRelation
+{
+	Oid			oid;			/* key */
+	char		relkind;		/* 'd' for a domain */
+	NameData	nspname;
+	NameData	relname;
+	char	   *identity;		/* "schema.name", quoted */
+} TrackedRelation;
+
+/* Reads the tracked relations and domains into cap->relations and cap->domains (in sigcxt). */
+static void
+LoadTrackedRelations(Capture *cap)
+{
+	Oid			types[1] = {OIDARRAYOID};
+	Datum		args[1] = {cap->namespaces};
+	HASHCTL		ctl = {0};
+	MemoryContext old;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(TrackedRelation);
+	ctl.hcxt = cap->sigcxt;
+	cap->relations = hash_create("migrate_ops tracked relations", 1024, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cap->domains = hash_create("migrate_ops tracked domains", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (SPI_execute_with_args(q_tracked_relations, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "migrate_ops: catalog query failed");
+	old = MemoryContextSwitchTo(cap->sigcxt);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum		v[4];
+		bool		n[4];
+		TrackedRelation *tr;
+		Oid			oid;
+		char		relkind;
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
+		oid = DatumGetObjectId(v[0]);
+		relkind = DatumGetChar(v[1]);
+		tr = hash_search(relkind == 'd' ? cap->domains : cap->relations, &oid, HASH_ENTER, NULL);
+		tr->relkind = relkind;
+		namestrcpy(&tr->nspname, NameStr(*DatumGetName(v[2])));
+		namestrcpy(&tr->relname, NameStr(*DatumGetName(v[3])));
+		tr->identity = Qual(NameStr(tr->nspname), NameStr(tr->relname));
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* The tracked relation with this OID, or NULL. */
+static TrackedRelation *
+FindRelation(Capture *cap, Oid relid)
+{
+	return hash_search(cap->relations, &relid, HASH_FIND, NULL);
+}
+
+/* Appends a reference to a DepList (in CurrentMemoryContext). */
+static void
+DepListAdd(DepList *deps, Oid classid, Oid objid, int32 subid)
+{
+	if (deps->n >= deps->max)
+	{
+		deps->max = deps->max ? deps->max * 2 : 4;
+		if (deps->classids == NULL)
+		{
+			deps->classids = palloc(sizeof(Oid) * deps->max);
+			deps->objids = palloc(sizeof(Oid) * deps->max);
+			deps->subids = palloc(sizeof(int32) * deps->max);
+		}
+		else
+		{
+			deps->classids = repalloc(deps->classids, sizeof(Oid) * deps->max);
+			deps->objids = repalloc(deps->objids, sizeof(Oid) * deps->max);
+			deps->subids = repalloc(deps->subids, sizeof(int32) * deps->max);
+		}
+	}
+	deps->classids[deps->n] = classid;
+	deps->objids[deps->n] = objid;
+	deps->subids[deps->n] = subid;
+	deps->n++;
+}
+
+/* Appends the elements of a one-dimensional int2 or oid array (or vector), or "~" for NULL. */
+static void
+AppendIntArray(StringInfo buf, Datum value, bool isnull)
+{
+	ArrayType  *arr;
+	int			n;
+
+	appendStringInfoChar(buf, ' ');
+	if (isnull)
+	{
+		appendStringInfoChar(buf, '~');
+		return;
+	}
+	arr = DatumGetArrayTypeP(value);
+	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	if (ARR_NDIM(arr) > 1 || ARR_HASNULL(arr) ||
+		(ARR_ELEMTYPE(arr) != INT2OID && ARR_ELEMTYPE(arr) != OIDOID))
+	{
+		appendStringInfoString(buf, OidOutputFunctionCall(F_ARRAY_OUT, value));
+		return;
+	}
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (ARR_ELEMTYPE(arr) == INT2OID)
+			appendStringInfo(buf, "%s%d", i ? "," : "", ((int16 *) ARR_DATA_PTR(arr))[i]);
+		else
+			appendStringInfo(buf, "%s%u", i ? "," : "", ((Oid *) ARR_DATA_PTR(arr))[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/* Appends a column of a catalog tuple that is an int2 or oid array (or vector). */
+static void
+AppendIntColumn(StringInfo buf, HeapTuple tup, int attnum, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		value = heap_getattr(tup, attnum, desc, &isnull);
+
+	AppendIntArray(buf, value, isnull);
+}
+
+/* A column of a catalog tuple as a copied text datum (pg_node_tree, text), or 0 for NULL. */
+static Datum
+CopyTextColumn(HeapTuple tup, int attnum, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		value = heap_getattr(tup, attnum, desc, &isnull);
+
+	return isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+}
+
+/* A constraint being read. */
+typedef struct ConstraintEntry
+{
+	Oid			oid;			/* key */
+	Oid			conrelid;
+	bool		tracked;
+	DepList		deps;
+	Datum		description;	/* text, or 0 */
+} ConstraintEntry;
+
+/* An index being read. */
+typedef struct IndexEntry
+{
+	Oid			oid;			/* key: indexrelid */
+	Oid			indrelid;
+	bool		implements;		/* implements a constraint: it counts as the constraint */
+	bool		known;			/* its pg_class row was read */
+	NameData	relname;
+	bool		relispartition;
+	NameData	spcname;		/* empty: the database's default tablespace */
+	char	   *row;			/* for signatures: its pg_index and pg_class fields */
+	Datum		indexprs;		/* text, or 0 */
+	Datum		indpred;
+	DepList		deps;
+	Datum		description;
+} IndexEntry;
+
+/*
+ * Constraints and indexes of the tracked tables, materialized views and
+ * domains, read straight from pg_index, pg_class, pg_constraint, pg_depend
+ * and pg_description with the capture's snapshot, each handed to
+ * HandleConstraint() or HandleIndex() as the row a query would give
+ * (CONSTRAINT_ROW_NATTS, INDEX_ROW_NATTS), its dependencies in
+ * cap->rowdeps.  The same objects as reading them through SQL: an index
+ * that implements a constraint (pg_depend, internal) counts as the
+ * constraint, a foreign key cloned for a referenced partition does not
+ * count.
+ */
+static void
+ScanConstraintsAndIndexes(Capture *cap)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	double		cpu = CpuSeconds();
+	Snapshot	snapshot = GetActiveSnapshot();
+	MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
+	HTAB	   *constraints = QueryHash(cap, "migrate_ops constraints", sizeof(Oid), sizeof(ConstraintEntry));
+	HTAB	   *indexes = QueryHash(cap, "migrate_ops indexes", sizeof(Oid), sizeof(IndexEntry));
+	TupleDesc	crow = CreateTemplateTupleDesc(CONSTRAINT_ROW_NATTS);
+	TupleDesc	irow = CreateTemplateTupleDesc(INDEX_ROW_NATTS);
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HASH_SEQ_STATUS seq;
+	IndexEntry *ie;
+	uint64		nconstraints = 0,
+				nindexes = 0;
+	int			objects = cap->state->count;
+	StringInfoData buf;
+
+	for (int i = 0; i < CONSTRAINT_ROW_NATTS; i++)
+		TupleDescInitEntry(crow, i + 1, NULL, constraint_row_types[i], -1, 0);
+	for (int i = 0; i < INDEX_ROW_NATTS; i++)
+		TupleDescInitEntry(irow, i + 1, NULL, index_row_types[i], -1, 0);
+	initStringInfo(&buf);
+
+	/* indexes of the tracked relations (their own, and those of primary keys and unique constraints) */
+	rel = table_open(IndexRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_index ind = (Form_pg_index) GETSTRUCT(tup);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		if (FindRelation(cap, ind->indrelid) == NULL)
+			continue;
+		ie = hash_search(indexes, &ind->indexrelid, HASH_ENTER, NULL);
+		memset(((char *) ie) + sizeof(Oid), 0, sizeof(IndexEntry) - sizeof(Oid));
+		ie->indrelid = ind->indrelid;
+		resetStringInfo(&buf);
+		appendStringInfo(&buf, "%d %d %d %d %d %d %d", ind->indnatts, ind->indnkeyatts, ind->indisunique,
+#if PG_VERSION_NUM >= 150000
+						 ind->indnullsnotdistinct,
+#else
+						 0,
+#endif
+						 ind->indisprimary, ind->indisexclusion, ind->indimmediate);
+		AppendIntColumn(&buf, tup, Anum_pg_index_indkey, desc);
+		AppendIntColumn(&buf, tup, Anum_pg_index_indcollation, desc);
+		AppendIntColumn(&buf, tup, Anum_pg_index_indclass, desc);
+		AppendIntColumn(&buf, tup, Anum_pg_index_indoption, desc);
+		ie->row = pstrdup(buf.data);
+		ie->indexprs = CopyTextColumn(tup, Anum_pg_index_indexprs, desc);
+		ie->indpred = CopyTextColumn(tup, Anum_pg_index_indpred, desc);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* their pg_class rows: name, access method, options, tablespace */
+	rel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		options;
+		char	   *amname;
+		char	   *spcname = NULL;
+
+		if (cls->relkind != RELKIND_INDEX && cls->relkind != RELKIND_PARTITIONED_INDEX)
+			continue;
+		ie = hash_search(indexes, &cls->oid, HASH_FIND, NULL);
+		if (ie == NULL)
+			continue;
+		ie->known = true;
+		namestrcpy(&ie->relname, NameStr(cls->relname));
+		ie->relispartition = cls->relispartition;
+		if (OidIsValid(cls->reltablespace))
+			spcname = get_tablespace_name(cls->reltablespace);
+		namestrcpy(&ie->spcname, spcname ? spcname : "");
+		amname = get_am_name(cls->relam);
+		options = heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
+		resetStringInfo(&buf);
+		appendStringInfo(&buf, "%s %s %s", ie->row, amname ? amname : "?",
+						 isnull ? "~" : OidOutputFunctionCall(F_ARRAY_OUT, options));
+		appendStringInfo(&buf, " %s", spcname ? spcname : "~");
+		ie->row = pstrdup(buf.data);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* constraints of the tracked tables and domains */
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		ConstraintEntry *ce = hash_search(constraints, &con->oid, HASH_ENTER, NULL);
+
+		memset(((char *) ce) + sizeof(Oid), 0, sizeof(ConstraintEntry) - sizeof(Oid));
+		ce->conrelid = con->conrelid;
+		if (con->contype == CONSTRAINT_TRIGGER)
+			continue;
+		if (OidIsValid(con->conrelid))
+		{
+			TrackedRelation *tr = FindRelation(cap, con->conrelid);
+
+			ce->tracked = tr && (tr->relkind == RELKIND_RELATION || tr->relkind == RELKIND_PARTITIONED_TABLE ||
+								 tr->relkind == RELKIND_FOREIGN_TABLE);
+		}
+		else if (OidIsValid(con->contypid))
+			ce->tracked = hash_search(cap->domains, &con->contypid, HASH_FIND, NULL) != NULL;
+	}
+	systable_endscan(scan);
+
+	/* a foreign key's clones for referenced partitions (same table as their parent) do not count */
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		ConstraintEntry *ce;
+		ConstraintEntry *parent;
+
+		if (!OidIsValid(con->conparentid))
+			continue;
+		ce = hash_search(constraints, &con->oid, HASH_FIND, NULL);
+		parent = hash_search(constraints, &con->conparentid, HASH_FIND, NULL);
+		if (ce && ce->tracked && parent && parent->conrelid == con->conrelid)
+			ce->tracked = false;
+	}
+	systable_endscan(scan);
+
+	/* what they reference; which indexes implement a constraint */
+	{
+		Relation	dep = table_open(DependRelationId, AccessShareLock);
+
+		scan = systable_beginscan(dep, InvalidOid, false, snapshot, 0, NULL);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+			if (d->classid == ConstraintRelationId)
+			{
+				ConstraintEntry *ce = hash_search(constraints, &d->objid, HASH_FIND, NULL);
+
+				if (ce && ce->tracked &&
+					!(d->refclassid == RelationRelationId && d->refobjid == ce->conrelid))
+					DepListAdd(&ce->deps, d->refclassid, d->refobjid, d->refobjsubid);
+			}
+			else if (d->classid == RelationRelationId)
+			{
+				ie = hash_search(indexes, &d->objid, HASH_FIND, NULL);
+				if (ie == NULL)
+					continue;
+				if (d->refclassid == ConstraintRelationId && d->deptype == DEPENDENCY_INTERNAL)
+					ie->implements = true;
+				if (!(d->refclassid == RelationRelationId && d->refobjid == ie->indrelid))
+					DepListAdd(&ie->deps, d->refclassid, d->refobjid, d->refobjsubid);
+			}
+		}
+		systable_endscan(scan);
+		table_close(dep, AccessShareLock);
+	}
+
+	/* their comments */
+	{
+		Relation	descr = table_open(DescriptionRelationId, AccessShareLock);
+
+		scan = systable_beginscan(descr, InvalidOid, false, snapshot, 0, NULL);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Form_pg_description d = (Form_pg_description) GETSTRUCT(tup);
+
+			if (d->objsubid != 0)
+				continue;
+			if (d->classoid == ConstraintRelationId)
+			{
+				ConstraintEntry *ce = hash_search(constraints, &d->objoid, HASH_FIND, NULL);
+
+				if (ce && ce->tracked)
+					ce->description = CopyTextColumn(tup, Anum_pg_description_description,
+													  RelationGetDescr(descr));
+			}
+			else if (d->classoid == RelationRelationId)
+			{
+				ie = hash_search(indexes, &d->objoid, HASH_FIND, NULL);
+				if (ie)
+					ie->description = CopyTextColumn(tup, Anum_pg_description_description,
+													 RelationGetDescr(descr));
+			}
+		}
+		systable_endscan(scan);
+		table_close(descr, AccessShareLock);
+	}
+	MemoryContextSwitchTo(old);
+
+	/* the constraints */
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		ConstraintEntry *ce = hash_search(constraints, &con->oid, HASH_FIND, NULL);
+		TupleDesc	desc = RelationGetDescr(rel);
+		TrackedRelation *parent;
+		MemoryContext rowold;
+		StringInfoData row;
+
+		if (ce == NULL || !ce->tracked)
+			continue;
+		parent = OidIsValid(con->conrelid) ? FindRelation(cap, con->conrelid) :
+			hash_search(cap->domains, &con->contypid, HASH_FIND, NULL);
+		if (parent == NULL)
+			continue;
+		rowold = MemoryContextSwitchTo(cap->rowcxt);
+		cap->tuple = NULL;
+		cap->tupdesc = crow;
+		memset(cap->isnull, 0, sizeof(bool) * CONSTRAINT_ROW_NATTS);
+		cap->values[0] = CharGetDatum(con->contype);
+		cap->values[1] = NameGetDatum(&con->conname);
+		cap->values[2] = CStringGetTextDatum(parent->identity);
+		cap->values[3] = CharGetDatum(parent->relkind);
+		cap->values[4] = ObjectIdGetDatum(con->oid);
+		cap->isnull[5] = (ce->description == (Datum) 0);
+		cap->values[5] = ce->description;
+		cap->values[6] = BoolGetDatum(con->coninhcount > 0 || OidIsValid(con->conparentid));
+		cap->values[7] = ObjectIdGetDatum(con->conrelid);
+
+		/* the row of its signature: everything but OIDs, which its dependencies name */
+		initStringInfo(&row);
+		appendStringInfo(&row, "%c %d %d %d %d %d %d %c %c %c", con->contype, con->condeferrable,
+						 con->condeferred, con->convalidated, con->conislocal, con->coninhcount,
+						 con->connoinherit, con->confupdtype, con->confdeltype, con->confmatchtype);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conkey, desc);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_confkey, desc);
+#if PG_VERSION_NUM >= 150000
+		AppendIntColumn(&row, tup, Anum_pg_constraint_confdelsetcols, desc);
+#endif
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conpfeqop, desc);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conppeqop, desc);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conffeqop, desc);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conexclop, desc);
+		cap->values[8] = CStringGetTextDatum(row.data);
+		cap->values[9] = heap_getattr(tup, Anum_pg_constraint_conbin, desc, &cap->isnull[9]);
+		cap->isnull[10] = true;
+		if ((con->contype == CONSTRAINT_PRIMARY || con->contype == CONSTRAINT_UNIQUE) &&
+			OidIsValid(con->conindid))
+		{
+			IndexEntry *ci = hash_search(indexes, &con->conindid, HASH_FIND, NULL);
+
+			cap->isnull[10] = false;
+			cap->values[10] = CStringGetTextDatum(ci && ci->known ? ci->row : "?");
+		}
+		cap->rowdeps = &ce->deps;
+		HandleConstraint(cap);
+		cap->rowdeps = NULL;
+		MemoryContextSwitchTo(rowold);
+		MemoryContextReset(cap->rowcxt);
+		if ((++nconstraints & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* the indexes that do not implement a constraint, of tables and materialized views */
+	hash_seq_init(&seq, indexes);
+	while ((ie = hash_seq_search(&seq)) != NULL)
+	{
+		TrackedRelation *table = FindRelation(cap, ie->indrelid);
+		MemoryContext rowold;
+
+		if (ie->implements || !ie->known || table == NULL ||
+			(table->relkind != RELKIND_RELATION && table->relkind != RELKIND_PARTITIONED_TABLE &&
+			 table->relkind != RELKIND_MATVIEW))
+			continue;
+		rowold = MemoryContextSwitchTo(cap->rowcxt);
+		cap->tuple = NULL;
+		cap->tupdesc = irow;
+		memset(cap->isnull, 0, sizeof(bool) * INDEX_ROW_NATTS);
+		cap->values[0] = NameGetDatum(&table->nspname);
+		cap->values[1] = NameGetDatum(&ie->relname);
+		cap->values[2] = NameGetDatum(&table->relname);
+		cap->values[3] = CharGetDatum(table->relkind);
+		cap->values[4] = ObjectIdGetDatum(ie->oid);
+		cap->isnull[5] = (NameStr(ie->spcname)[0] == '\0');
+		cap->values[5] = NameGetDatum(&ie->spcname);
+		cap->isnull[6] = (ie->description == (Datum) 0);
+		cap->values[6] = ie->description;
+		cap->values[7] = BoolGetDatum(ie->relispartition);
+		cap->values[8] = ObjectIdGetDatum(ie->indrelid);
+		cap->values[9] = CStringGetTextDatum(psprintf("%s %c", ie->row, table->relkind));
+		cap->isnull[10] = (ie->indexprs == (Datum) 0);
+		cap->values[10] = ie->indexprs;
+		cap->isnull[11] = (ie->indpred == (Datum) 0);
+		cap->values[11] = ie->indpred;
+		cap->rowdeps = &ie->deps;
+		HandleIndex(cap);
+		cap->rowdeps = NULL;
+		MemoryContextSwitchTo(rowold);
+		MemoryContextReset(cap->rowcxt);
+		if ((++nindexes & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+
+	MemoryContextReset(cap->querycxt);
+	elog(DEBUG1, "migrate_ops: catalog constraints and indexes: %llu + %llu rows, %d objects, %ld ms (%.0f ms CPU)",
+		 (unsigned long long) nconstraints, (unsigned long long) nindexes, cap->state->count - objects,
+		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
+		 (CpuSeconds() - cpu) * 1000);
+}
+
+/* A column's default expression or comment, by relation and column number. */
+typedef struct ColumnExtra
+{
+	Oid			relid;			/* key: relation and column */
+	int32		attnum;
+	Datum		value;			/* text (pg_node_tree), in querycxt */
+} ColumnExtra;
+
+/* A type's collation (type cache), or a collation's quoted name (collation cache; 0: none). */
+typedef struct CollationEntry
+{
+	Oid			oid;			/* key */
+	Oid			typcollation;
+	Datum		name;
+} CollationEntry;
+
+
+/* Reads the defaults or comments of the tracked relations' columns (text), keyed by (relation, column). */
+static HTAB *
+ScanColumnExtras(Capture *cap, Oid catalog, Snapshot snapshot)
+{
+	HTAB	   *map = QueryHash(cap, catalog == AttrDefaultRelationId ? "migrate_ops column defaults" :
+								"migrate_ops column comments", offsetof(ColumnExtra, value), sizeof(ColumnExtra));
+	Relation	rel = table_open(catalog, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	HeapTuple	tup;
+
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		ColumnExtra key = {0};
+		ColumnExtra *entry;
+		Datum		value;
+		bool		isnull;
+
+		if (catalog == AttrDefaultRelationId)
+		{
+			Form_pg_attrdef ad = (Form_pg_attrdef) GETSTRUCT(tup);
+
+			key.relid = ad->adrelid;
+			key.attnum = ad->adnum;
+			value = heap_getattr(tup, Anum_pg_attrdef_adbin, RelationGetDescr(rel), &isnull);
+		}
+		else
+		{
+			Form_pg_description d = (Form_pg_description) GETSTRUCT(tup);
+
+			if (d->classoid != RelationRelationId || d->objsubid <= 0)
+				continue;
+			key.relid = d->objoid;
+			key.attnum = d->objsubid;
+			value = heap_getattr(tup, Anum_pg_description_description, RelationGetDescr(rel), &isnull);
+		}
+		if (isnull || FindRelation(cap, key.relid) == NULL)
+			continue;
+		entry = hash_search(map, &key, HASH_ENTER, NULL);
+		entry->value = PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return map;
+}
+
+/*
+ * The collation column of a column's row: NULL when it is its type's, else
+ * the collation's quoted name (as quote_ident(nspname) || '.' ||
+ * quote_ident(collname)), NULL when there is no such collation.
+ */
+static bool
+ColumnCollation(Capture *cap, HTAB *typcache, HTAB *collcache, Oid typid, Oid collid, Datum *out)
+{
+	CollationEntry *t;
+	CollationEntry *c;
+	bool		found;
+
+	t = hash_search(typcache, &typid, HASH_ENTER, &found);
+	if (!found)
+	{
+		t->typcollation = get_typcollation(typid);
+		t->name = (Datum) 0;
+	}
+	if (collid == t->typcollation)
+		return false;
+	c = hash_search(collcache, &collid, HASH_ENTER, &found);
+	if (!found)
+	{
+		HeapTuple	ctup = SearchSysCache1(COLLOID, ObjectIdGetDatum(collid));
+
+		c->typcollation = InvalidOid;
+		c->name = (Datum) 0;
+		if (HeapTupleIsValid(ctup))
+		{
+			Form_pg_collation coll = (Form_pg_collation) GETSTRUCT(ctup);
+			char	   *nsp = get_namespace_name(coll->collnamespace);
+			MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
+
+			if (nsp)
+				c->name = CStringGetTextDatum(Qual(nsp, NameStr(coll->collname)));
+			MemoryContextSwitchTo(old);
+			ReleaseSysCache(ctup);
+		}
+	}
+	if (c->name == (Datum) 0)
+		return false;
+	*out = c->name;
+	return true;
+}
+
+/*
+ * The columns: every column of the tracked relations (LoadTrackedRelations),
+ * read from pg_attribute (with pg_attrdef and pg_description) with the
+ * capture's snapshot, each handed to HandleColumn() as the row of
+ * COLUMN_ROW_NATTS values a query would give.
+ */
+static void
+ScanColumns(Capture *cap)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	double		cpu = CpuSeconds();
+	Snapshot	snapshot = GetActiveSnapshot();
+	MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
+	HTAB	   *typcolls = QueryHash(cap, "migrate_ops type collations", sizeof(Oid), sizeof(CollationEntry));
+	HTAB	   *collations = QueryHash(cap, "migrate_ops collations", sizeof(Oid), sizeof(CollationEntry));
+	HTAB	   *defaults;
+	HTAB	   *comments;
+	TupleDesc	rowdesc = CreateTemplateTupleDesc(COLUMN_ROW_NATTS);
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	uint64		rows = 0;
+	int			objects = cap->state->count;
+
+	for (int i = 0; i < COLUMN_ROW_NATTS; i++)
+		TupleDescInitEntry(rowdesc, i + 1, NULL, column_row_types[i], -1, 0);
+	defaults = ScanColumnExtras(cap, AttrDefaultRelationId, snapshot);
+	comments = ScanColumnExtras(cap, DescriptionRelationId, snapshot);
+	MemoryContextSwitchTo(old);
+
+	rel = table_open(AttributeRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+		TrackedRelation *cr;
+		ColumnExtra key = {0};
+		ColumnExtra *extra;
+		MemoryContext rowold;
+
+		if (att->attnum <= 0 || att->attisdropped)
+			continue;
+		cr = FindRelation(cap, att->attrelid);
+		if (cr == NULL)
+			continue;
+
+		rowold = MemoryContextSwitchTo(cap->rowcxt);
+		cap->tuple = NULL;
+		cap->tupdesc = rowdesc;
+		memset(cap->isnull, 0, sizeof(bool) * COLUMN_ROW_NATTS);
+		cap->values[0] = CharGetDatum(cr->relkind);
+		cap->values[1] = NameGetDatum(&cr->nspname);
+		cap->values[2] = NameGetDatum(&cr->relname);
+		cap->values[3] = NameGetDatum(&att->attname);
+		cap->values[4] = ObjectIdGetDatum(att->atttypid);
+		cap->values[5] = BoolGetDatum(att->attnotnull);
+		key.relid = att->attrelid;
+		key.attnum = att->attnum;
+		extra = att->atthasdef ? hash_search(defaults, &key, HASH_FIND, NULL) : NULL;
+		cap->isnull[6] = (extra == NULL);
+		cap->values[6] = extra ? extra->value : (Datum) 0;
+		cap->values[7] = CharGetDatum(att->attidentity);
+		cap->values[8] = CharGetDatum(att->attgenerated);
+		cap->isnull[9] = !ColumnCollation(cap, typcolls, collations, att->atttypid, att->attcollation, &cap->values[9]);
+		cap->values[10] = heap_getattr(tup, Anum_pg_attribute_attacl, RelationGetDescr(rel), &cap->isnull[10]);
+		extra = hash_search(comments, &key, HASH_FIND, NULL);
+		cap->isnull[11] = (extra == NULL);
+		cap->values[11] = extra ? extra->value : (Datum) 0;
+		cap->values[12] = BoolGetDatum(att->attinhcount > 0);
+		cap->values[13] = ObjectIdGetDatum(att->attrelid);
+		cap->values[14] = Int32GetDatum(att->atttypmod);
+		cap->values[15] = Int16GetDatum(att->attnum);
+		HandleColumn(cap);
+		MemoryContextSwitchTo(rowold);
+		MemoryContextReset(cap->rowcxt);
+		if ((++rows & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	MemoryContextReset(cap->querycxt);
+	cap->last_parent = NULL;
+	cap->types = NULL;
+	cap->defaults = NULL;
+	elog(DEBUG1, "migrate_ops: catalog columns: %llu rows, %d objects, %ld ms (%.0f ms CPU)",
+		 (unsigned long long) rows, cap->state->count - objects,
+		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
+		 (CpuSeconds() - cpu) * 1000);
+}
+
 /*
  * Pins every setting that changes how the deparsers print a definition
  * (search_path decides what gets schema-qualified; the others how
@@ -3030,11 +3746,11 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	UpdateActiveSnapshotCommandId();
 	SigCaptureReadGlobals(&cap);
 	CaptureNamespaces(&cap, schemas);
-	RunQuery(&cap, "columns", q_columns, HandleColumn);
+	LoadTrackedRelations(&cap);
+	ScanColumns(&cap);
 	RelDigestFinishAll(&cap);	/* the names signatures use */
 	RunQuery(&cap, "relations", q_relations, HandleRelation);
-	RunQuery(&cap, "constraints", q_constraints, HandleConstraint);
-	RunQuery(&cap, "indexes", q_indexes, HandleIndex);
+	ScanConstraintsAndIndexes(&cap);
 	RunQuery(&cap, "triggers", q_triggers, HandleTrigger);
 	RunQuery(&cap, "policies", q_policies, HandlePolicy);
 	RunQuery(&cap, "routines", q_routines, HandleRoutine);
