@@ -682,8 +682,8 @@ EmitSigned(Capture *cap, int kind, const char *identity, int parent_kind, const 
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("catalog signature check failed for %s %s", MoKindNames[kind], identity),
 					 errdetail("Its signature is unchanged but its definition is now: %s", definition),
-					 errhint("Report this as a bug of migrate_ops; turn migrate_ops.verify_signatures "
-							 "on to compare every definition.")));
+					 errhint("This is a bug of migrate_ops: please report it.  A new snapshot stores "
+							 "the definition again.")));
 	}
 
 	keep = (cap->flags & MO_CAPTURE_DEFINITIONS) != 0;
