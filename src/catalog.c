@@ -140,6 +140,19 @@ MoCatalogStateCreate(void)
 	return &st->pub;
 }
 
+/* Makes room for n objects in a state (a hint: it grows as needed anyway). */
+void
+MoCatalogStateReserve(MoCatalogState *state, int n)
+{
+	StateImpl  *st = (StateImpl *) state;
+
+	if (n > st->capacity && n < (int) (MaxAllocSize / sizeof(MoCatalogObject)))
+	{
+		st->capacity = n;
+		state->objects = repalloc(state->objects, sizeof(MoCatalogObject) * st->capacity);
+	}
+}
+
 /* Copies a string into the state (NULL stays NULL). */
 static char *
 StateStrdup(MoCatalogState *state, const char *s)
@@ -535,6 +548,7 @@ typedef struct Capture
 	bool		isnull[MAX_QUERY_COLUMNS];
 	MemoryContext querycxt;		/* reset after every query */
 	HTAB	   *types;			/* ColumnTypeName() cache, in querycxt */
+	struct TypeNameEntry *last_type;	/* its last hit */
 	HTAB	   *defaults;		/* DefaultExpr() cache, in querycxt */
 	Oid			last_relid;		/* the relation of the previous row (columns) */
 	char	   *last_parent;	/* and its identity, in querycxt */
@@ -542,6 +556,7 @@ typedef struct Capture
 	MemoryContext sigcxt;		/* lives as long as the capture */
 	MemoryContext colcxt;		/* columns collected for relation digests */
 	HTAB	   *rels;			/* RelDigest by relation OID, in sigcxt */
+	struct RelDigest *last_rel;	/* the last one RelDigestCollect() used */
 	HTAB	   *idents;			/* DepIdentity by object address, in sigcxt */
 	HTAB	   *typeclasses;	/* TypeClassEntry by type OID, in sigcxt */
 	char	   *enum_digest;	/* every enum's labels */
@@ -1098,9 +1113,11 @@ static void
 RelDigestCollect(Capture *cap, Oid relid, const char *identity, int attnum, const char *name,
 				 const char *type, const char *collation)
 {
-	bool		found;
-	RelDigest  *rd = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+	bool		found = true;
+	RelDigest  *rd = cap->last_rel;
 
+	if (rd == NULL || rd->relid != relid)	/* columns come relation by relation */
+		rd = cap->last_rel = hash_search(cap->rels, &relid, HASH_ENTER, &found);
 	if (!found)
 	{
 		rd->done = false;
@@ -1167,6 +1184,7 @@ RelDigestFinishAll(Capture *cap)
 		rd->identity = NULL;
 	}
 	MemoryContextReset(cap->colcxt);
+	cap->last_rel = NULL;
 }
 
 /*
@@ -2287,6 +2305,8 @@ ColumnTypeName(Capture *cap, Oid typid, int32 typmod)
 	TypeNameEntry *entry;
 	bool		found;
 
+	if (cap->last_type && cap->last_type->typid == typid && cap->last_type->typmod == typmod)
+		return cap->last_type->name;
 	if (cap->types == NULL)
 	{
 		HASHCTL		ctl = {0};
@@ -2304,6 +2324,7 @@ ColumnTypeName(Capture *cap, Oid typid, int32 typmod)
 		entry->name = MemoryContextStrdup(cap->querycxt,
 										  format_type_extended(typid, typmod,
 															   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_ALLOW_INVALID));
+	cap->last_type = entry;
 	return entry->name;
 }
 
@@ -2915,6 +2936,7 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 	MemoryContextReset(cap->querycxt);
 	cap->last_parent = NULL;
 	cap->types = NULL;
+	cap->last_type = NULL;
 	cap->defaults = NULL;
 	elog(DEBUG1, "migrate_ops: catalog %s: %llu rows, %d objects, %ld ms (%.0f ms CPU)", what,
 		 (unsigned long long) rows, cap->state->count - objects,
@@ -3243,6 +3265,9 @@ ScanConstraintsAndIndexes(Capture *cap)
 	/* what they reference; which indexes implement a constraint */
 	{
 		Relation	dep = table_open(DependRelationId, AccessShareLock);
+		ConstraintEntry *last_ce = NULL;
+		Oid			last_rel = InvalidOid;
+		IndexEntry *last_ie = NULL;
 
 		scan = systable_beginscan(dep, InvalidOid, false, snapshot, 0, NULL);
 		while ((tup = systable_getnext(scan)) != NULL)
@@ -3251,7 +3276,11 @@ ScanConstraintsAndIndexes(Capture *cap)
 
 			if (d->classid == ConstraintRelationId)
 			{
-				ConstraintEntry *ce = hash_search(constraints, &d->objid, HASH_FIND, NULL);
+				ConstraintEntry *ce;
+
+				if (last_ce == NULL || last_ce->oid != d->objid)	/* an object's rows come together */
+					last_ce = hash_search(constraints, &d->objid, HASH_FIND, NULL);
+				ce = last_ce;
 
 				if (ce && ce->tracked &&
 					!(d->refclassid == RelationRelationId && d->refobjid == ce->conrelid))
@@ -3259,7 +3288,12 @@ ScanConstraintsAndIndexes(Capture *cap)
 			}
 			else if (d->classid == RelationRelationId)
 			{
-				ie = hash_search(indexes, &d->objid, HASH_FIND, NULL);
+				if (d->objid != last_rel)
+				{
+					last_rel = d->objid;
+					last_ie = hash_search(indexes, &d->objid, HASH_FIND, NULL);
+				}
+				ie = last_ie;
 				if (ie == NULL)
 					continue;
 				if (d->refclassid == ConstraintRelationId && d->deptype == DEPENDENCY_INTERNAL)
@@ -3492,6 +3526,8 @@ ColumnCollation(Capture *cap, HTAB *typcache, HTAB *collcache, Oid typid, Oid co
 	CollationEntry *c;
 	bool		found;
 
+	if (!OidIsValid(collid))
+		return false;			/* a type without collation (or the same lookup finds none) */
 	t = hash_search(typcache, &typid, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -3548,6 +3584,8 @@ ScanColumns(Capture *cap)
 	HeapTuple	tup;
 	uint64		rows = 0;
 	int			objects = cap->state->count;
+	Oid			last_relid = InvalidOid;
+	TrackedRelation *last_cr = NULL;
 
 	for (int i = 0; i < COLUMN_ROW_NATTS; i++)
 		TupleDescInitEntry(rowdesc, i + 1, NULL, column_row_types[i], -1, 0);
@@ -3567,7 +3605,12 @@ ScanColumns(Capture *cap)
 
 		if (att->attnum <= 0 || att->attisdropped)
 			continue;
-		cr = FindRelation(cap, att->attrelid);
+		if (att->attrelid != last_relid)	/* a relation's columns come together */
+		{
+			last_relid = att->attrelid;
+			last_cr = FindRelation(cap, att->attrelid);
+		}
+		cr = last_cr;
 		if (cr == NULL)
 			continue;
 
@@ -3609,6 +3652,7 @@ ScanColumns(Capture *cap)
 	MemoryContextReset(cap->querycxt);
 	cap->last_parent = NULL;
 	cap->types = NULL;
+	cap->last_type = NULL;
 	cap->defaults = NULL;
 	elog(DEBUG1, "migrate_ops: catalog columns: %llu rows, %d objects, %ld ms (%.0f ms CPU)",
 		 (unsigned long long) rows, cap->state->count - objects,
@@ -3720,6 +3764,8 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	int			nest;
 
 	cap.state = MoCatalogStateCreate();
+	if (ref)
+		MoCatalogStateReserve(cap.state, ref->count + ref->count / 16 + 1024);
 	cap.filter = filter;
 	cap.ref = ref;
 	cap.flags = flags;

@@ -227,6 +227,7 @@ extern MoCatalogState *MoCatalogCaptureExt(int flags, List *schemas,
 extern bool MoCatalogIgnored(const MoCatalogFilter *filter, int kind, const char *identity,
 							 int parent_kind, const char *parent);
 extern MoCatalogState *MoCatalogStateCreate(void);
+extern void MoCatalogStateReserve(MoCatalogState *state, int n);
 extern MoCatalogObject *MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
 										   int parent_kind, const char *parent, const uint8 *hash);
 extern void MoCatalogStateFinish(MoCatalogState *state);
