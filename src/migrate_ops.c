@@ -80,6 +80,7 @@ _PG_init(void)
 
 	DefineLedgerGucs();
 	LedgerInit();
+	CaptureInit();
 
 	MarkGUCPrefixReserved("migrate_ops");
 }
