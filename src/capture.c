@@ -227,11 +227,13 @@ CaptureProcessUtility(MO_PROCESS_UTILITY_ARGS)
 	PG_END_TRY();
 
 	/*
-	 * In a transaction block, later statements may read the log: write now.
-	 * Otherwise the transaction commits right after this statement, and the
-	 * rows are written then, with the ddl.out_of_band event.
+	 * In a transaction block, or inside a function, what runs next may read
+	 * the log: write now.  A top-level statement outside a block commits
+	 * right after it ends: its rows are written then, with the
+	 * ddl.out_of_band event, in one subtransaction.
 	 */
-	if (current_frame == NULL && pending != NIL && IsTransactionBlock() &&
+	if (current_frame == NULL && pending != NIL &&
+		(IsTransactionBlock() || context != PROCESS_UTILITY_TOPLEVEL) &&
 		!IsAbortedTransactionBlockState())
 		CaptureFlush();
 }
@@ -599,6 +601,9 @@ CollectDropped(CaptureCall *call, ExprContext *econtext)
 		if (type && identity && strcmp(type, "extension") == 0 &&
 			strcmp(identity, MO_EXTENSION_NAME) == 0)
 			continue;
+		if (type && identity && strcmp(type, "rule") == 0 &&
+			strncmp(identity, "\"_RETURN\" on ", 13) == 0)
+			continue;			/* a view's own rule: the view is logged */
 		PendingAdd(call, call->tag, type, SlotText(slot, 7), identity, -1);
 	}
 	ExecDropSingleTupleTableSlot(slot);
