@@ -58,6 +58,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/scansup.h"
+#include "storage/lmgr.h"
 #include "tcop/cmdtag.h"
 #include "tcop/deparse_utility.h"
 #include "tcop/tcopprot.h"
@@ -770,6 +771,21 @@ ClientAddr(bool *isnull)
 	return addr;
 }
 
+/*
+ * Takes RowExclusiveLock on one of our tables without waiting: the DDL being
+ * logged must not queue behind maintenance that locks the table (VACUUM
+ * FULL, LOCK TABLE, CLUSTER); the write fails instead, with a WARNING.
+ */
+static void
+CaptureLockTable(Oid relid, const char *name)
+{
+	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("%s is locked by another session", name),
+				 errdetail("Capture does not wait for it, so that DDL is never held up by maintenance of the log.")));
+}
+
 /* The columns of migrate_ops.ddl_log the capture fills, in LogColumn order. */
 static const char *const log_columns[] = {
 	"id", "logged_at", "event", "command_tag", "object_type", "schema_name",
@@ -836,7 +852,8 @@ WritePending(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("migrate_ops.ddl_log or its sequence does not exist")));
-	rel = table_open(relid, RowExclusiveLock);
+	CaptureLockTable(relid, "migrate_ops.ddl_log");
+	rel = table_open(relid, NoLock);
 	desc = RelationGetDescr(rel);
 	for (int c = 0; c < NUM_LOG_COLUMNS; c++)
 	{
@@ -1007,9 +1024,7 @@ CaptureProtected(CaptureWork work, const char *what, OobBatch **batch, CaptureWo
 			ereport(WARNING,
 					(errmsg("migrate_ops could not record %s in migrate_ops.ddl_log: %s (SQLSTATE %s)",
 							what, edata->message, unpack_sql_state(edata->sqlerrcode)),
-					 errdetail("The DDL itself is not affected; it is missing from the DDL log."),
-					 errhint("Capture runs with this session's lock_timeout and statement_timeout; "
-							 "a lock held on migrate_ops.ddl_log delays or prevents it.")));
+					 errdetail("The DDL itself is not affected; it is missing from the DDL log.")));
 		FreeErrorData(edata);
 		written = NULL;
 		ok = false;
@@ -1154,10 +1169,13 @@ CaptureEmitOutOfBand(List *batches)
 	int64		count = 0;
 	int64		last_id = 0;
 	int			listed = 0;
+	Oid			events;
 	ListCell   *lc;
 
-	if (!OidIsValid(get_relname_relid("events", get_namespace_oid(MO_SCHEMA, true))))
+	events = get_relname_relid("events", get_namespace_oid(MO_SCHEMA, true));
+	if (!OidIsValid(events))
 		return;					/* the extension was dropped in this transaction */
+	CaptureLockTable(events, "migrate_ops.events");
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
