@@ -72,6 +72,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/xid8.h"
 
@@ -79,6 +80,7 @@
 
 PG_FUNCTION_INFO_V1(migrate_ops_ddl_capture);
 PG_FUNCTION_INFO_V1(migrate_ops_ddl_log_append_only);
+PG_FUNCTION_INFO_V1(migrate_ops_prune_ddl_log);
 
 /* ---- settings ---- */
 
@@ -1335,23 +1337,28 @@ migrate_ops_ddl_log_append_only(PG_FUNCTION_ARGS)
 }
 
 /*
- * Deletes the ddl_log rows logged before older_than (retention) as the
- * extension's owner, past the append-only guard; returns how many.
+ * Retention (for the background worker): deletes up to limit (0 = all) of
+ * the oldest ddl_log rows logged before older_than, as the extension's owner
+ * and past the append-only guard; returns how many.  SPI need not be
+ * connected.
  */
 int64
-MoDdlLogPrune(TimestampTz older_than)
+MoDdlLogPrune(TimestampTz older_than, int limit)
 {
 	MoOwnerState owner;
 	MoArgs		args = {0};
 	int64		n = 0;
 
 	MoArgTimestamptz(&args, older_than, false);
+	MoArgInt4(&args, limit > 0 ? limit : PG_INT32_MAX);
 	SPI_connect();
 	MoBecomeOwner(&owner);
 	ddl_log_maintenance = true;
 	PG_TRY();
 	{
-		MoSpiExec("DELETE FROM migrate_ops.ddl_log WHERE logged_at OPERATOR(pg_catalog.<) $1", &args);
+		MoSpiExec("DELETE FROM migrate_ops.ddl_log WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+				  " SELECT id FROM migrate_ops.ddl_log WHERE logged_at OPERATOR(pg_catalog.<) $1"
+				  " ORDER BY id LIMIT $2))", &args);
 		n = (int64) SPI_processed;
 	}
 	PG_FINALLY();
@@ -1362,6 +1369,37 @@ MoDdlLogPrune(TimestampTz older_than)
 	MoRestoreUser(&owner);
 	SPI_finish();
 	return n;
+}
+
+/*
+ * migrate_ops.prune_ddl_log(older_than interval) → bigint
+ * Deletes the DDL log rows logged more than older_than ago (the sanctioned
+ * way past the append-only guard, for installs without the worker's
+ * retention); returns how many.
+ */
+Datum
+migrate_ops_prune_ddl_log(PG_FUNCTION_ARGS)
+{
+	Interval   *older_than;
+	Interval	zero = {0};
+	TimestampTz cutoff;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("older_than must not be null")));
+	older_than = PG_GETARG_INTERVAL_P(0);
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(older_than),
+										  IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative"),
+				 errhint("Pass how old a row must be to go, such as '90 days'.")));
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTimestamp()),
+													 IntervalPGetDatum(older_than)));
+	CaptureFlush();				/* rows of this session's DDL so far are rows like any other */
+	PG_RETURN_INT64(MoDdlLogPrune(cutoff, 0));
 }
 
 /*

@@ -133,6 +133,6 @@ typedef struct MoAttribution
 extern bool MoDdlAttribution(const char *identity, const char *parent_identity,
 							 MoAttribution *out);
 extern bool MoCaptureSuspend(bool suspend);
-extern int64 MoDdlLogPrune(TimestampTz older_than);
+extern int64 MoDdlLogPrune(TimestampTz older_than, int limit);
 
 #endif							/* MIGRATE_OPS_H */

@@ -55,6 +55,14 @@ LANGUAGE C;
 COMMENT ON FUNCTION migrate_ops.ddl_log_append_only() IS
     'Trigger: refuses UPDATE, DELETE and TRUNCATE of migrate_ops.ddl_log.';
 
+-- Retention by hand (the worker prunes with migrate_ops.retention when it runs).
+CREATE FUNCTION migrate_ops.prune_ddl_log(older_than interval)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'migrate_ops_prune_ddl_log'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_ops.prune_ddl_log(interval) IS
+    'Delete DDL log rows logged more than older_than ago; returns how many.';
+
 CREATE TRIGGER ddl_log_append_only
     BEFORE UPDATE OR DELETE ON migrate_ops.ddl_log
     FOR EACH STATEMENT EXECUTE FUNCTION migrate_ops.ddl_log_append_only();

@@ -4,7 +4,7 @@
 -- real login sessions, lock failures and dump/restore in
 -- test/integration/capture.sh.
 BEGIN;
-SELECT plan(60);
+SELECT plan(69);
 
 -- Rows logged by the statements of this test since the mark.
 CREATE TEMP TABLE mark (id bigint);
@@ -298,6 +298,24 @@ SELECT results_eq($$SELECT command_tag, object_identity, statement FROM migrate_
              ('CREATE TABLE', 'cap_schema.cap_inner', 'CREATE SCHEMA cap_schema CREATE TABLE cap_inner (id int) CREATE VIEW cap_inner_v AS SELECT id FROM cap_inner'),
              ('CREATE VIEW', 'cap_schema.cap_inner_v', 'CREATE SCHEMA cap_schema CREATE TABLE cap_inner (id int) CREATE VIEW cap_inner_v AS SELECT id FROM cap_inner')$$,
     'CREATE SCHEMA with elements logs the schema and each element under the whole statement');
+
+-- ---------------------------------------------------------------- retention by hand
+SELECT throws_ok($$SELECT migrate_ops.prune_ddl_log(NULL)$$, '22004', 'older_than must not be null', 'prune_ddl_log: NULL');
+SELECT throws_ok($$SELECT migrate_ops.prune_ddl_log('-1 day')$$, '22023', 'older_than must not be negative',
+                 'prune_ddl_log: a negative age');
+SET ROLE tap_cap_intruder;
+SELECT throws_ok($$SELECT migrate_ops.prune_ddl_log('0')$$, '42501', NULL, 'prune_ddl_log is not for PUBLIC');
+RESET ROLE;
+CREATE TEMP TABLE before_prune AS SELECT count(*) AS n FROM migrate_ops.ddl_log;
+SELECT is(migrate_ops.prune_ddl_log('1 hour'), 0::bigint, 'nothing is older than an hour: nothing pruned');
+SELECT is((SELECT count(*) FROM migrate_ops.ddl_log), (SELECT n FROM before_prune), '... and every row is still there');
+SELECT is(migrate_ops.prune_ddl_log('0'), (SELECT n FROM before_prune), 'prune_ddl_log(''0'') removes every row logged so far');
+SELECT is((SELECT count(*) FROM migrate_ops.ddl_log), 0::bigint, '... leaving the log empty');
+SELECT throws_ok($$DELETE FROM migrate_ops.ddl_log$$, '42501', 'migrate_ops.ddl_log is append-only',
+                 'after pruning, the log is append-only again');
+CREATE TABLE cap_after_prune (id int);
+SELECT is((SELECT count(*) FROM migrate_ops.ddl_log WHERE object_identity = 'public.cap_after_prune'), 1::bigint,
+          'capture goes on after pruning');
 
 SELECT * FROM finish();
 ROLLBACK;
