@@ -97,10 +97,15 @@ BEGIN;
 CREATE TABLE cap_last (id int);
 DROP EXTENSION migrate_ops;
 COMMIT;
+CREATE EXTENSION migrate_ops;
+DO $$BEGIN
+  CREATE TABLE cap_very_last (id int);
+  DROP EXTENSION migrate_ops;
+END$$;
 
 DROP SCHEMA migrate_ops;
 DROP PROCEDURE cap_proc();
-DROP TABLE cap_orders, cap_widgets, cap_recorded, cap_p1, cap_p2, cap_quiet, cap_last;
+DROP TABLE cap_orders, cap_widgets, cap_recorded, cap_p1, cap_p2, cap_quiet, cap_last, cap_very_last;
 DO $$BEGIN
   FOR i IN 1..300 LOOP
     EXECUTE format('DROP TABLE cap_many_%s', i);

@@ -1086,6 +1086,14 @@ CaptureWrite(bool do_event)
 
 	if (capture_running || (pending == NIL && (!do_event || oob_batches == NIL)))
 		return;
+	if (!OidIsValid(get_relname_relid("ddl_log", get_namespace_oid(MO_SCHEMA, true))))
+	{
+		/* DROP EXTENSION migrate_ops ran since: nothing left to write to */
+		pending = NIL;
+		if (pending_cxt)
+			MemoryContextReset(pending_cxt);
+		return;
+	}
 	what = pending != NIL ? PendingWhat() : NULL;
 
 	capture_running = true;
