@@ -107,3 +107,31 @@ PGOPTIONS="-c migrate_ops.capture_ddl=off" mo_psql -d it_capture_plain -f "$MO_W
 IT_DB=it_capture_plain
 it_expect "$digest" "$before" "a plain dump restored with capture_ddl=off brings the log back unchanged"
 mo_psql -d postgres -c "DROP DATABASE it_capture_restored" -c "DROP DATABASE it_capture_plain" >/dev/null
+
+# 6. A cluster without shared_preload_libraries: the library is loaded by the
+#    first DDL of each session (its event trigger), and capture works the same.
+data2=$MO_WORK/data_nopreload
+port2=$(mo_free_port)
+mkdir -p "$data2"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$data2"
+mo_as_owner "$MO_BIN/initdb" -D "$data2" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null 2>&1
+printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n" "$port2" "$MO_SOCK" >>"$data2/postgresql.conf"
+stop_second() { mo_as_owner "$MO_BIN/pg_ctl" -D "$data2" stop -m immediate >/dev/null 2>&1 || true; }
+trap stop_second EXIT
+touch "$MO_WORK/nopreload.log"; [ "$(id -u)" -eq 0 ] && chown postgres: "$MO_WORK/nopreload.log"
+mo_as_owner "$MO_BIN/pg_ctl" -D "$data2" -l "$MO_WORK/nopreload.log" start -w >/dev/null
+second() { PGPORT=$port2 mo_psql -At -d np "$@"; }
+PGPORT=$port2 mo_psql -d postgres -c "CREATE DATABASE np"
+second -c "CREATE EXTENSION migrate_ops"
+[ "$(second -c "SHOW shared_preload_libraries")" = "" ] || it_fail "the second cluster preloads something"
+# a new session: nothing of migrate_ops is loaded until its first DDL
+second -c "SET application_name = 'no-preload'" -c "CREATE TABLE np_first (id int)" -c "CREATE TABLE np_second (id int)"
+[ "$(second -c "SELECT string_agg(object_identity || '|' || statement || '|' || application_name, E'\n' ORDER BY id) FROM migrate_ops.ddl_log")" = \
+"public.np_first|CREATE TABLE np_first (id int)|no-preload
+public.np_second|CREATE TABLE np_second (id int)|no-preload" ] ||
+    it_fail "without preload: $(second -c "SELECT * FROM migrate_ops.ddl_log")"
+it_ok "without shared_preload_libraries the first DDL of a session loads the library and is logged like the rest"
+[ "$(second -c "SELECT count(*) FROM migrate_ops.events WHERE event = 'ddl.out_of_band'")" = 2 ] ||
+    it_fail "without preload: no ddl.out_of_band events"
+it_ok "... and emits its ddl.out_of_band event"
+stop_second
