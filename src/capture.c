@@ -823,7 +823,7 @@ SetDatum(TupleTableSlot *slot, const AttrNumber *attno, LogColumn col, Datum val
 
 /*
  * Writes the pending rows to migrate_ops.ddl_log (in the subtransaction, as
- * the extension's owner) and returns the out-of-band ones as a batch (in
+ * the log's owner) and returns the out-of-band ones as a batch (in
  * TopTransactionContext) for the ddl.out_of_band event, or NULL.
  *
  * The rows go through ExecSimpleRelationInsert(), the executor's entry point
@@ -847,6 +847,8 @@ WritePending(void)
 	TupleTableSlot *slot;
 	bool		addr_null;
 	Datum		addr = ClientAddr(&addr_null);
+	Oid			save_userid;
+	int			save_sec_context;
 	OobBatch   *batch = NULL;
 	ListCell   *lc;
 
@@ -857,6 +859,17 @@ WritePending(void)
 	CaptureLockTable(relid, "migrate_ops.ddl_log");
 	rel = table_open(relid, NoLock);
 	desc = RelationGetDescr(rel);
+
+	/*
+	 * Write as the log's owner (the extension's), in a restricted security
+	 * context, as MoBecomeOwner() would; no name is looked up on this path,
+	 * so there is no search_path to pin.  An error in between is undone by
+	 * the subtransaction's abort.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	for (int c = 0; c < NUM_LOG_COLUMNS; c++)
 	{
 		attno[c] = InvalidAttrNumber;
@@ -954,6 +967,7 @@ WritePending(void)
 	ExecCloseIndices(rri);
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	FreeExecutorState(estate);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
 	return batch;
@@ -982,14 +996,7 @@ CaptureProtected(CaptureWork work, const char *what, OobBatch **batch, CaptureWo
 	PG_TRY();
 	{
 		if (work != CAPTURE_EVENT && pending != NIL)
-		{
-			MoOwnerState as_owner;
-
-			/* An error in between is undone by the subtransaction's abort. */
-			MoBecomeOwner(&as_owner);
 			written = WritePending();
-			MoRestoreUser(&as_owner);
-		}
 		if (work != CAPTURE_FLUSH)
 		{
 			List	   *all = oob_batches;
@@ -1235,10 +1242,7 @@ CaptureEmitOutOfBand(List *batches)
 	}
 	appendStringInfoString(&buf, "]}");
 
-	/* At pre-commit there is no portal and no active snapshot: bring one. */
-	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) MoEmitEvent("ddl.out_of_band", buf.data);
-	PopActiveSnapshot();
+	(void) MoEmitEvent("ddl.out_of_band", buf.data);	/* CaptureWrite() brought a snapshot */
 }
 
 /*
