@@ -55,6 +55,22 @@ SELECT payload->>'count' AS count, jsonb_array_length(payload->'commands') AS li
   FROM migrate_ops.events ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS out_of_band_events FROM migrate_ops.events WHERE event = 'ddl.out_of_band';
 
+-- a longer one (2,500 commands) is written as it goes, in bounded memory: all logged, one event
+DO $$BEGIN
+  FOR i IN 1..1200 LOOP
+    EXECUTE format('COMMENT ON TABLE cap_orders IS %L', 'note ' || i);
+  END LOOP;
+  RAISE NOTICE 'already in the log while the block runs: %',
+    (SELECT count(*) FROM migrate_ops.ddl_log WHERE command_tag = 'COMMENT');
+  FOR i IN 1201..2500 LOOP
+    EXECUTE format('COMMENT ON TABLE cap_orders IS %L', 'note ' || i);
+  END LOOP;
+END$$;
+SELECT count(*) AS logged, count(DISTINCT statement) AS statements, min(id) + 2499 = max(id) AS consecutive
+  FROM migrate_ops.ddl_log WHERE command_tag = 'COMMENT';
+SELECT payload->>'count' AS count, jsonb_array_length(payload->'commands') AS listed
+  FROM migrate_ops.events ORDER BY id DESC LIMIT 1;
+
 -- DDL run by apply() carries its version, each statement its own text,
 -- and no ddl.out_of_band event is emitted for it
 CALL migrate_ops.apply('1', $$CREATE TABLE cap_widgets (id int);

@@ -100,6 +100,10 @@ static const CommandTag redacted_tags[] = {
 	CMDTAG_CREATE_SUBSCRIPTION, CMDTAG_ALTER_SUBSCRIPTION
 };
 
+/* Rows (or bytes of them) collected before they are written even mid-statement. */
+#define MO_PENDING_MAX_ROWS		1000
+#define MO_PENDING_MAX_BYTES	(8 * 1024 * 1024)
+
 /* Commands listed in the payload of a ddl.out_of_band event (the rest are counted). */
 #define MO_OOB_LISTED	50
 
@@ -701,7 +705,10 @@ migrate_ops_ddl_capture(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	FreeExprContext(econtext, true);
 
-	/* Outside any utility statement (library loaded just now): written at commit. */
+	/* A statement with very many DDL commands (a long DO block) writes as it goes. */
+	if (list_length(pending) >= MO_PENDING_MAX_ROWS ||
+		MemoryContextMemAllocated(pending_cxt, false) >= MO_PENDING_MAX_BYTES)
+		CaptureFlush();
 	PG_RETURN_VOID();
 }
 
