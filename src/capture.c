@@ -856,6 +856,7 @@ WritePending(void)
 	Datum		addr = ClientAddr(&addr_null);
 	Oid			save_userid;
 	int			save_sec_context;
+	MemoryContext rowcxt;
 	OobBatch   *batch = NULL;
 	ListCell   *lc;
 
@@ -905,12 +906,15 @@ WritePending(void)
 	ExecOpenIndices(rri, false);
 	slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
 	AfterTriggerBeginQuery();
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops ddl_log row",
+								   ALLOCSET_SMALL_SIZES);
 
 	foreach(lc, pending)
 	{
 		PendingRow *row = (PendingRow *) lfirst(lc);
 		CaptureCall *call = row->call;
 		int64		id = nextval_internal(seq, false);
+		MemoryContext outer = MemoryContextSwitchTo(rowcxt);
 
 		ExecClearTuple(slot);
 		for (int a = 0; a < desc->natts; a++)
@@ -935,6 +939,10 @@ WritePending(void)
 		SetDatum(slot, attno, COL_STATEMENT_TRUNCATED, BoolGetDatum(call->truncated), false);
 		ExecStoreVirtualTuple(slot);
 		ExecSimpleRelationInsert(rri, estate, slot);
+		ExecClearTuple(slot);
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(rowcxt);
+		ResetPerTupleExprContext(estate);
 
 		if (call->migration != NULL)
 			continue;
@@ -970,6 +978,7 @@ WritePending(void)
 		}
 	}
 
+	MemoryContextDelete(rowcxt);
 	AfterTriggerEndQuery(estate);
 	ExecCloseIndices(rri);
 	ExecResetTupleTable(estate->es_tupleTable, false);
