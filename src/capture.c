@@ -63,6 +63,7 @@
 #include "tcop/deparse_utility.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -70,6 +71,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -120,6 +122,7 @@ typedef struct CaptureFrame
 	int			location;		/* start of the statement, -1 = whole string */
 	int			length;			/* its length, 0 = rest of the string */
 	Oid			userid;			/* current_user while it runs */
+	bool		no_search_path; /* search_path was empty (see CaptureIsRestore) */
 	struct CaptureFrame *prev;
 } CaptureFrame;
 
@@ -218,6 +221,7 @@ CaptureProcessUtility(MO_PROCESS_UTILITY_ARGS)
 	frame.location = pstmt->stmt_location;
 	frame.length = pstmt->stmt_len;
 	frame.userid = GetUserId();
+	frame.no_search_path = namespace_search_path && namespace_search_path[0] == '\0';
 	frame.prev = current_frame;
 	current_frame = &frame;
 	PG_TRY();
@@ -287,10 +291,29 @@ CaptureStatementText(bool *truncated)
 /* ---- deciding whether to capture ---- */
 
 /*
+ * True in a superuser's session that restores a dump: pg_restore (its
+ * application_name), or a plain pg_dump script run by psql, recognised by
+ * the settings every such script starts with (an empty search_path,
+ * check_function_bodies and row_security off).  Re-creating a dump's
+ * objects is not a schema change, and the dump brings its own log, whose
+ * rows would collide with rows logged by the restore.  Only superusers, who
+ * may switch capture off anyway, are trusted with this.
+ */
+static bool
+CaptureIsRestore(void)
+{
+	bool		pg_restore = application_name && strcmp(application_name, "pg_restore") == 0;
+	/* (inside ddl_capture() search_path is its own: the statement's is in the frame) */
+	bool		dump_script = !check_function_bodies && !row_security &&
+		current_frame && current_frame->no_search_path;
+
+	return (pg_restore || dump_script) && superuser_arg(GetSessionUserId());
+}
+
+/*
  * False when this DDL is not to be logged: capture switched off, our own
  * work (recursion, another module's suspension), an extension script
- * running, binary upgrade, or a superuser's pg_restore session (the dump
- * brings the log with it; re-creating its objects is not a change).
+ * running, binary upgrade, or a superuser restoring a dump.
  */
 static bool
 CaptureWanted(void)
@@ -299,8 +322,7 @@ CaptureWanted(void)
 		return false;
 	if (IsBinaryUpgrade || creating_extension)
 		return false;
-	if (application_name && strcmp(application_name, "pg_restore") == 0 &&
-		superuser_arg(GetSessionUserId()))
+	if (CaptureIsRestore())
 		return false;
 	return true;
 }
@@ -1446,12 +1468,29 @@ MoCaptureSuspend(bool suspend)
 
 /* ---- attribution (for drift()) ---- */
 
-/* Looks up the latest ddl_log row of identity; strings are copied into cxt. */
-static bool
-AttributionLookup(const char *identity, MemoryContext cxt, MoAttribution *out)
+/* Builds a text[] datum from a NULL-terminated list of strings. */
+static Datum
+TextArray(const char *const *items)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
+	ArrayBuildState *state = NULL;
+
+	for (; *items; items++)
+		state = accumArrayResult(state, CStringGetTextDatum(*items), false, TEXTOID,
+								 CurrentMemoryContext);
+	return makeArrayResult(state, CurrentMemoryContext);
+}
+
+/*
+ * Looks up the latest ddl_log row of identity (with one of tags, when
+ * given); strings are copied into cxt.
+ */
+static bool
+AttributionLookup(const char *identity, const char *const *tags, MemoryContext cxt,
+				  MoAttribution *out)
+{
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
 	SPIPlanPtr	plan;
 	HeapTuple	tuple;
 	TupleDesc	desc;
@@ -1459,12 +1498,20 @@ AttributionLookup(const char *identity, MemoryContext cxt, MoAttribution *out)
 	char	   *s;
 
 	values[0] = CStringGetTextDatum(identity);
+	if (tags)
+		values[1] = TextArray(tags);
+	else
+	{
+		values[1] = (Datum) 0;
+		nulls[1] = 'n';
+	}
 	plan = CapturePlan(&plan_attribution,
 					   "SELECT id, logged_at, role, application_name, migration, command_tag"
 					   "  FROM migrate_ops.ddl_log"
 					   " WHERE object_identity OPERATOR(pg_catalog.=) $1"
-					   " ORDER BY id DESC LIMIT 1", 1, types);
-	CaptureExec(plan, values, NULL, true);
+					   "   AND ($2 IS NULL OR command_tag OPERATOR(pg_catalog.=) ANY ($2))"
+					   " ORDER BY id DESC LIMIT 1", 2, types);
+	CaptureExec(plan, values, nulls, true);
 	if (SPI_processed == 0)
 		return false;
 	tuple = SPI_tuptable->vals[0];
@@ -1486,12 +1533,14 @@ AttributionLookup(const char *identity, MemoryContext cxt, MoAttribution *out)
  * Who last changed an object: the latest ddl_log row whose object_identity
  * is identity, else (when parent_identity is given, e.g. the table of a
  * column, constraint, index, trigger or policy) the latest row of the
- * parent.  Fills *out (strings in the caller's memory context) and returns
- * true when a row was found.  Reads the log as the extension's owner, so the
- * caller needs no privilege on it.
+ * parent; with tags (NULL-terminated command tags, e.g. {"COMMENT", NULL}),
+ * only rows of those commands.  Fills *out (strings in the caller's memory
+ * context) and returns true when a row was found.  Reads the log as the
+ * extension's owner, so the caller needs no privilege on it.
  */
 bool
-MoDdlAttribution(const char *identity, const char *parent_identity, MoAttribution *out)
+MoDdlAttributionFor(const char *identity, const char *parent_identity,
+					const char *const *tags, MoAttribution *out)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	MoOwnerState owner;
@@ -1504,15 +1553,22 @@ MoDdlAttribution(const char *identity, const char *parent_identity, MoAttributio
 	SPI_connect();
 	MoBecomeOwner(&owner);
 	if (identity)
-		found = AttributionLookup(identity, cxt, out);
+		found = AttributionLookup(identity, tags, cxt, out);
 	if (!found && parent_identity)
 	{
-		found = AttributionLookup(parent_identity, cxt, out);
+		found = AttributionLookup(parent_identity, tags, cxt, out);
 		out->by_parent = found;
 	}
 	MoRestoreUser(&owner);
 	SPI_finish();
 	return found;
+}
+
+/* MoDdlAttributionFor() of any command: who last changed the object (or its parent). */
+bool
+MoDdlAttribution(const char *identity, const char *parent_identity, MoAttribution *out)
+{
+	return MoDdlAttributionFor(identity, parent_identity, NULL, out);
 }
 
 /* ---- module setup ---- */

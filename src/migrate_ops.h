@@ -359,6 +359,8 @@ typedef struct MoAttribution
 
 extern bool MoDdlAttribution(const char *identity, const char *parent_identity,
 							 MoAttribution *out);
+extern bool MoDdlAttributionFor(const char *identity, const char *parent_identity,
+								const char *const *tags, MoAttribution *out);
 extern bool MoCaptureSuspend(bool suspend);
 extern int64 MoDdlLogPrune(TimestampTz older_than, int limit);
 

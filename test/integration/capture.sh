@@ -99,14 +99,27 @@ it_expect "SELECT id = (SELECT max(id) FROM migrate_ops.ddl_log WHERE object_ide
              FROM migrate_ops.ddl_log WHERE object_identity = 'public.after_restore'" t \
     "DDL after the restore is logged and numbered after the restored rows"
 
-# A plain-format dump restored with psql: capture off for the restore, as documented.
+# A plain-format dump run by psql (pg_dump | psql): recognised by the settings
+# every pg_dump script starts with, so it is not logged either.
 "$MO_BIN/pg_dump" -d it_capture -f "$MO_WORK/capture.sql"
 mo_psql -d postgres -c "CREATE DATABASE it_capture_plain"
-PGOPTIONS="-c migrate_ops.capture_ddl=off" mo_psql -d it_capture_plain -f "$MO_WORK/capture.sql" >/dev/null 2>&1 ||
-    it_fail "plain restore failed"
+mo_psql -q -d it_capture_plain -f "$MO_WORK/capture.sql" >/dev/null || it_fail "plain restore failed"
 IT_DB=it_capture_plain
-it_expect "$digest" "$before" "a plain dump restored with capture_ddl=off brings the log back unchanged"
+it_expect "$digest" "$before" "pg_dump | psql brings the log back row for row, and adds none for the restore"
+it_expect "$events" "$before_events" "... and the events"
 mo_psql -d postgres -c "DROP DATABASE it_capture_restored" -c "DROP DATABASE it_capture_plain" >/dev/null
+
+# Those settings do not hide an ordinary role's DDL, nor does calling itself pg_restore.
+IT_DB=it_capture
+app -c "SET check_function_bodies = off" -c "SET row_security = off" \
+    -c "SELECT pg_catalog.set_config('search_path', '', false)" -c "CREATE TABLE public.sneaky (id int)" >/dev/null
+"$MO_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+    "host=127.0.0.1 port=$PGPORT dbname=$IT_DB user=shop_app application_name=pg_restore" \
+    -c "CREATE TABLE sneakier (id int)"
+it_expect "SELECT string_agg(object_identity || ' ' || application_name, ', ' ORDER BY id) FROM migrate_ops.ddl_log
+            WHERE object_identity IN ('public.sneaky', 'public.sneakier')" \
+    "public.sneaky shop-api, public.sneakier pg_restore" \
+    "a non-superuser with a dump's settings, or calling itself pg_restore, is logged all the same"
 
 # 6. A cluster without shared_preload_libraries: the library is loaded by the
 #    first DDL of each session (its event trigger), and capture works the same.

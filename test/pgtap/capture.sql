@@ -4,7 +4,7 @@
 -- real login sessions, lock failures and dump/restore in
 -- test/integration/capture.sh.
 BEGIN;
-SELECT plan(69);
+SELECT plan(72);
 
 -- Rows logged by the statements of this test since the mark.
 CREATE TEMP TABLE mark (id bigint);
@@ -298,6 +298,35 @@ SELECT results_eq($$SELECT command_tag, object_identity, statement FROM migrate_
              ('CREATE TABLE', 'cap_schema.cap_inner', 'CREATE SCHEMA cap_schema CREATE TABLE cap_inner (id int) CREATE VIEW cap_inner_v AS SELECT id FROM cap_inner'),
              ('CREATE VIEW', 'cap_schema.cap_inner_v', 'CREATE SCHEMA cap_schema CREATE TABLE cap_inner (id int) CREATE VIEW cap_inner_v AS SELECT id FROM cap_inner')$$,
     'CREATE SCHEMA with elements logs the schema and each element under the whole statement');
+
+-- ---------------------------------------------------------------- drift() attribution
+CREATE TEMP TABLE attribution_snap AS SELECT migrate_ops.snapshot('before attribution') AS id;
+SET ROLE tap_cap_dev;
+SET LOCAL application_name = 'ops-console';
+ALTER TABLE cap_by_dev ADD COLUMN hotfix int;
+COMMENT ON TABLE cap_by_dev IS 'patched by hand';
+GRANT SELECT ON cap_by_dev TO PUBLIC;
+RESET ROLE;
+SET LOCAL application_name = 'tap-capture';
+CALL migrate_ops.apply('cap-9', $$CREATE INDEX cap_m1_note_2 ON cap_m1 (note);
+ALTER TABLE cap_m1 DROP COLUMN note;$$);
+SELECT results_eq(
+    $$SELECT kind, identity, change, changed_by, application_name, migration, changed_at IS NOT NULL
+        FROM migrate_ops.drift((SELECT id FROM attribution_snap))
+       WHERE identity IN ('public.cap_by_dev.hotfix', 'table public.cap_by_dev', 'public.cap_m1.note')
+       ORDER BY kind, identity$$,
+    $$VALUES ('column', 'public.cap_by_dev.hotfix', 'added', 'tap_cap_dev', 'ops-console', NULL, true),
+             ('column', 'public.cap_m1.note', 'removed', current_user::text COLLATE "default", 'tap-capture', 'cap-9', true),
+             ('comment', 'table public.cap_by_dev', 'added', 'tap_cap_dev', 'ops-console', NULL, true),
+             ('privilege', 'table public.cap_by_dev', 'changed', 'tap_cap_dev', 'ops-console', NULL, true)$$,
+    'drift() attribution: an out-of-band change shows the role and application that made it; '
+    'a change made by apply() shows its migration version');
+SELECT is((SELECT changed_at FROM migrate_ops.drift((SELECT id FROM attribution_snap))
+            WHERE identity = 'public.cap_by_dev.hotfix'),
+          (SELECT logged_at FROM migrate_ops.ddl_log WHERE object_identity = 'public.cap_by_dev.hotfix'),
+          'changed_at is when the log recorded the change');
+SELECT is((SELECT count(*) FROM migrate_ops.drift((SELECT id FROM attribution_snap)) WHERE changed_by IS NULL), 0::bigint,
+          'every drifted object is attributed');
 
 -- ---------------------------------------------------------------- retention by hand
 SELECT throws_ok($$SELECT migrate_ops.prune_ddl_log(NULL)$$, '22004', 'older_than must not be null', 'prune_ddl_log: NULL');
