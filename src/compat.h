@@ -44,4 +44,23 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #define MO_CRYPTOHASH_FINAL(ctx, buf, len) pg_cryptohash_final(ctx, buf, len)
 #endif
 
+/* shmem_request_hook appeared in 15; before, _PG_init requested shared memory itself. */
+#if PG_VERSION_NUM >= 150000
+#define MO_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+/* pg_hmac (common/hmac.h, webhook signatures) and the ProcessUtility hook's
+ * readOnlyTree argument exist since 14: notifications need 14 or later. */
+#if PG_VERSION_NUM < 140000
+#error "migrate_ops notifications need PostgreSQL 14 or later (pg_hmac)"
+#endif
+
+/* A uniform random double in [0, 1): pg_prng since 15, random() before. */
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#define MO_RANDOM_DOUBLE() pg_prng_double(&pg_global_prng_state)
+#else
+#define MO_RANDOM_DOUBLE() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+#endif
+
 #endif							/* MIGRATE_OPS_COMPAT_H */

@@ -80,6 +80,8 @@ _PG_init(void)
 
 	DefineLedgerGucs();
 	LedgerInit();
+	OutboxInit();
+	WorkerInit();
 
 	MarkGUCPrefixReserved("migrate_ops");
 }
