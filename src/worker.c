@@ -984,6 +984,7 @@ static bool deliver_now = true;
 static TimestampTz next_retry = 0;	/* earliest pending row not yet due (0: none) */
 static TimestampTz next_scan = 0;
 static TimestampTz next_prune = 0;
+static TimestampTz last_prune = 0;
 static TimestampTz scan_base = 0;	/* last scan (or start): next_scan = scan_base + interval */
 static TimestampTz last_counts = 0;
 static bool activity = true;	/* something happened since the last pruning */
@@ -1685,6 +1686,8 @@ MoWorkerMain(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			ScheduleScan();
+			/* a shorter retention takes effect now, not at the old period's end */
+			next_prune = Min(next_prune, TimestampTzPlusMilliseconds(last_prune, PruneEveryMs()));
 		}
 		if (pg_atomic_exchange_u32(&my_slot->recheck, 0))
 			CheckExtensionStillThere();
@@ -1715,6 +1718,7 @@ MoWorkerMain(Datum arg)
 		if (mo_retention > 0 && activity && next_prune <= now)
 		{
 			activity = false;
+			last_prune = now;
 			next_prune = TimestampTzPlusMilliseconds(now, PruneEveryMs());
 			RunRetention();
 		}

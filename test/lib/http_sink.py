@@ -4,9 +4,10 @@
     http_sink.py serve LOG PORTFILE [PORT]   listen on 127.0.0.1:PORT (0 = any free port),
                                             write the port to PORTFILE, and append one JSON
                                             line per request to LOG
-    http_sink.py query LOG EXPR              print a Python expression evaluated over the
-                                            recorded requests (`reqs`, a list of dicts with
-                                            t, method, path, headers, body)
+    http_sink.py query LOG CODE              run Python statements ("a = 1; b = 2; a + b") over
+                                            the recorded requests (`reqs`, a list of dicts with
+                                            t, method, path, headers, body) and print the value
+                                            of the last one
 
 The response is chosen by the request path, so a test points a channel at the
 behaviour it wants:
@@ -17,6 +18,7 @@ behaviour it wants:
     /retry-after/SECONDS  first request: 429 with Retry-After: SECONDS; then 200
     anything else         200
 """
+import ast
 import hashlib
 import hmac
 import json
@@ -68,10 +70,18 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = do_GET = do_POST
 
 
+class Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a client that gave up (timeout) closed the connection: not an error here
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def serve(log, portfile, port=0):
-    ThreadingHTTPServer.allow_reuse_address = True
-    ThreadingHTTPServer.daemon_threads = True
-    server = ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
+    server = Server(("127.0.0.1", int(port)), Handler)
     server.log = log
     open(log, "a").close()
     with open(portfile + ".tmp", "w") as f:
@@ -88,7 +98,11 @@ def query(log, expr):
             if line.strip():
                 reqs.append(json.loads(line))
     env = {"reqs": reqs, "json": json, "hmac": hmac, "hashlib": hashlib}
-    result = eval(expr, env)
+    # statements separated by ';', the last one an expression whose value is printed
+    tree = ast.parse(expr)
+    last = tree.body.pop()
+    exec(compile(tree, "<query>", "exec"), env)
+    result = eval(compile(ast.Expression(last.value), "<query>", "eval"), env)
     print(result if not isinstance(result, bool) else ("t" if result else "f"))
 
 
