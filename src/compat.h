@@ -49,10 +49,17 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #define MO_HAVE_SHMEM_REQUEST_HOOK 1
 #endif
 
-/* pg_hmac (common/hmac.h, webhook signatures) and the ProcessUtility hook's
- * readOnlyTree argument exist since 14: notifications need 14 or later. */
+/* pg_hmac (common/hmac.h, webhook signatures), like pg_cryptohash (util.c),
+ * and the ProcessUtility hook's readOnlyTree argument exist since 14. */
 #if PG_VERSION_NUM < 140000
-#error "migrate_ops notifications need PostgreSQL 14 or later (pg_hmac)"
+#error "migrate_ops needs PostgreSQL 14 or later (pg_cryptohash, pg_hmac)"
+#endif
+
+/* pg_hmac_error() explains a failed HMAC computation since 15. */
+#if PG_VERSION_NUM >= 150000
+#define MO_HMAC_ERROR(ctx) pg_hmac_error(ctx)
+#else
+#define MO_HMAC_ERROR(ctx) "HMAC computation failed"
 #endif
 
 /* A uniform random double in [0, 1): pg_prng since 15, random() before. */

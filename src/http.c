@@ -198,7 +198,7 @@ MoHmacSha256Hex(const char *key, const char *data, size_t len)
 		pg_hmac_update(ctx, (const uint8 *) data, len) < 0 ||
 		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
 	{
-		const char *why = ctx ? pg_hmac_error(ctx) : "out of memory";
+		const char *why = ctx ? MO_HMAC_ERROR(ctx) : "out of memory";
 
 		pg_hmac_free(ctx);
 		elog(ERROR, "could not compute HMAC-SHA256: %s", why);

@@ -1096,26 +1096,25 @@ static void
 RefreshOutboxState(bool counts)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	MoArgs		args = {0};
+	bool		isnull;
 
-	MoSpiExec("SELECT o.next_attempt_at FROM migrate_ops.outbox o"
-			  " WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-			  "   AND (SELECT c.enabled FROM migrate_ops.channels c"
-			  "         WHERE c.name OPERATOR(pg_catalog.=) o.channel) IS NOT FALSE"
-			  " ORDER BY o.next_attempt_at LIMIT 1", NULL);
-	next_retry = SPI_processed > 0 ? OptionalTimestamp(0, 1) : 0;
-
-	if (counts || TimestampDifferenceExceeds(last_counts, now, 1000))
+	counts = counts || TimestampDifferenceExceeds(last_counts, now, 1000);
+	MoArgBool(&args, counts);
+	MoSpiExec("SELECT (SELECT o.next_attempt_at FROM migrate_ops.outbox o"
+			  "          LEFT JOIN migrate_ops.channels c ON c.name OPERATOR(pg_catalog.=) o.channel"
+			  "         WHERE o.state OPERATOR(pg_catalog.=) 'pending' AND c.enabled IS NOT FALSE"
+			  "         ORDER BY o.next_attempt_at LIMIT 1),"
+			  "       CASE WHEN $1 THEN (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+			  "                           WHERE state OPERATOR(pg_catalog.=) 'pending') END,"
+			  "       CASE WHEN $1 THEN (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+			  "                           WHERE state OPERATOR(pg_catalog.=) 'dead') END", &args);
+	next_retry = OptionalTimestamp(0, 1);
+	if (counts)
 	{
-		int64		backlog;
-		int64		dead;
-		bool		isnull;
+		int64		backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		int64		dead = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 
-		MoSpiExec("SELECT (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
-				  "         WHERE state OPERATOR(pg_catalog.=) 'pending'),"
-				  "       (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
-				  "         WHERE state OPERATOR(pg_catalog.=) 'dead')", NULL);
-		backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		dead = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
 		my_slot->backlog = backlog;
 		my_slot->dead = dead;
@@ -1123,15 +1122,6 @@ RefreshOutboxState(bool counts)
 		last_counts = now;
 	}
 }
-
-/* A channel as the worker needs it for one batch. */
-typedef struct MoChannel
-{
-	char	   *name;
-	char	   *kind;
-	char	   *url;
-	char	   *secret;
-} MoChannel;
 
 /* Delay before the next attempt: exponential with equal jitter, at least Retry-After. */
 static double
@@ -1170,8 +1160,6 @@ DeliverBatch(void)
 {
 	MoArgs		args = {0};
 	MoRequest  *reqs = NULL;
-	MoChannel  *channels = NULL;
-	int			nchannels = 0;
 	int			n;
 	int			nsent = 0;
 	MemoryContext old;
@@ -1185,11 +1173,11 @@ DeliverBatch(void)
 	MoArgInt4(&args, mo_batch_size);
 	MoArgText(&args, lease);
 	MoSpiExec("WITH c AS ("
-			  "  SELECT o.id FROM migrate_ops.outbox o"
+			  "  SELECT o.id, ch.kind, ch.url, ch.secret FROM migrate_ops.outbox o"
+			  "    LEFT JOIN migrate_ops.channels ch ON ch.name OPERATOR(pg_catalog.=) o.channel"
 			  "   WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
 			  "     AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-			  "     AND (SELECT ch.enabled FROM migrate_ops.channels ch"
-			  "           WHERE ch.name OPERATOR(pg_catalog.=) o.channel) IS NOT FALSE"
+			  "     AND ch.enabled IS NOT FALSE"
 			  "   ORDER BY o.next_attempt_at, o.id"
 			  "   LIMIT $1"
 			  "   FOR UPDATE OF o SKIP LOCKED)"
@@ -1198,7 +1186,7 @@ DeliverBatch(void)
 			  "        claimed_by = pg_catalog.pg_backend_pid(),"
 			  "        next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) $2::pg_catalog.interval"
 			  "   FROM c WHERE o.id OPERATOR(pg_catalog.=) c.id"
-			  " RETURNING o.id, o.event_id, o.channel, o.payload, o.attempts", &args);
+			  " RETURNING o.id, o.event_id, o.channel, o.payload, o.attempts, c.kind, c.url, c.secret", &args);
 	n = (int) SPI_processed;
 	if (n == 0)
 	{
@@ -1207,63 +1195,44 @@ DeliverBatch(void)
 		return 0;
 	}
 
+	/* SPI leaves its own context current: copy everything into the batch context */
+	old = MemoryContextSwitchTo(BatchContext);
+	reqs = palloc0(sizeof(MoRequest) * n);
+	for (int i = 0; i < n; i++)
 	{
-		SPITupleTable *claimed = SPI_tuptable;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MoRequest  *req = &reqs[i];
+		bool		isnull;
+		Jsonb	   *payload = DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull));
+		char	   *kind = SPI_getvalue(tup, desc, 6);
+		char	   *secret = SPI_getvalue(tup, desc, 8);
 
-		/* SPI leaves its own context current: copy everything into the batch context */
-		MoSpiExec("SELECT name, kind, url, secret FROM migrate_ops.channels", NULL);
-		old = MemoryContextSwitchTo(BatchContext);
-		reqs = palloc0(sizeof(MoRequest) * n);
-		nchannels = (int) SPI_processed;
-		channels = palloc0(sizeof(MoChannel) * Max(nchannels, 1));
-		for (int i = 0; i < nchannels; i++)
+		req->outbox_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		req->event_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		req->channel = SPI_getvalue(tup, desc, 3);
+		req->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		req->url = SPI_getvalue(tup, desc, 7);
+		if (kind == NULL || req->url == NULL)
 		{
-			channels[i].name = MoSpiGetText(i, 1);
-			channels[i].kind = MoSpiGetText(i, 2);
-			channels[i].url = MoSpiGetText(i, 3);
-			channels[i].secret = MoSpiGetText(i, 4);
+			req->done = true;
+			req->permanent = true;
+			req->error = psprintf("channel \"%s\" no longer exists", req->channel);
+			continue;
 		}
-
-		for (int i = 0; i < n; i++)
+		if (!MoUrlAllowed(req->url, mo_allowed_urls))
 		{
-			HeapTuple	tup = claimed->vals[i];
-			TupleDesc	desc = claimed->tupdesc;
-			MoRequest  *req = &reqs[i];
-			bool		isnull;
-			char	   *chname = SPI_getvalue(tup, desc, 3);
-			Jsonb	   *payload = DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull));
-			MoChannel  *ch = NULL;
-
-			req->outbox_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			req->event_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-			req->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-			req->channel = chname;
-			for (int j = 0; j < nchannels; j++)
-				if (strcmp(channels[j].name, chname) == 0)
-					ch = &channels[j];
-			if (ch == NULL || ch->url == NULL)
-			{
-				req->done = true;
-				req->permanent = true;
-				req->error = psprintf("channel \"%s\" no longer exists", chname);
-				continue;
-			}
-			if (!MoUrlAllowed(ch->url, mo_allowed_urls))
-			{
-				req->done = true;
-				req->permanent = true;
-				req->error = pstrdup("the channel's URL is not allowed by migrate_ops.allowed_urls");
-				continue;
-			}
-			req->url = ch->url;
-			if (strcmp(ch->kind, "slack") == 0)
-				req->body = MoSlackBody(payload);
-			else
-				req->body = JsonbToCString(NULL, &payload->root, VARSIZE(payload));
-			if (ch->secret)
-				req->signature = psprintf("sha256=%s",
-										  MoHmacSha256Hex(ch->secret, req->body, strlen(req->body)));
+			req->done = true;
+			req->permanent = true;
+			req->error = pstrdup("the channel's URL is not allowed by migrate_ops.allowed_urls");
+			continue;
 		}
+		if (strcmp(kind, "slack") == 0)
+			req->body = MoSlackBody(payload);
+		else
+			req->body = JsonbToCString(NULL, &payload->root, VARSIZE(payload));
+		if (secret)
+			req->signature = psprintf("sha256=%s", MoHmacSha256Hex(secret, req->body, strlen(req->body)));
 	}
 	MemoryContextSwitchTo(old);
 	EndWork();

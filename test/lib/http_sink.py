@@ -33,6 +33,7 @@ seen = {}
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive, as libcurl expects
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between header and body
 
     def log_message(self, *args):
         pass
@@ -45,10 +46,10 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             seen[self.path] = seen.get(self.path, 0) + 1
             n = seen[self.path]
-            with open(self.server.log, "a") as f:
-                f.write(json.dumps({"t": t, "method": self.command, "path": self.path,
-                                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                                    "body": body}) + "\n")
+            self.server.logfile.write(json.dumps({"t": t, "method": self.command, "path": self.path,
+                                                  "headers": {k.lower(): v for k, v in self.headers.items()},
+                                                  "body": body}) + "\n")
+            self.server.logfile.flush()
         code, extra = 200, {}
         if parts[0] == "status" and len(parts) > 1:
             code = int(parts[1])
@@ -82,8 +83,7 @@ class Server(ThreadingHTTPServer):
 
 def serve(log, portfile, port=0):
     server = Server(("127.0.0.1", int(port)), Handler)
-    server.log = log
-    open(log, "a").close()
+    server.logfile = open(log, "a")
     with open(portfile + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
