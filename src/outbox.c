@@ -367,6 +367,8 @@ migrate_ops_add_channel(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("enabled must not be null")));
+	/* validated here for a clean error; the trigger applies the same rules */
+	ValidateChannel(name, kind, url, PG_GETARG_ARRAYTYPE_P(3), secret, true);
 
 	SPI_connect();
 	MoBecomeOwner(&owner);
@@ -400,13 +402,34 @@ Datum
 migrate_ops_alter_channel(PG_FUNCTION_ARGS)
 {
 	char	   *name = MoRequiredTextArg(fcinfo, 0, "name");
+	char	   *new_url = MoOptionalTextArg(fcinfo, 1);
+	char	   *new_secret = MoOptionalTextArg(fcinfo, 3);
 	MoOwnerState owner;
 	MoArgs		args = {0};
+	bool		isnull;
+	char	   *kind;
+	char	   *url;
+	char	   *secret;
+	ArrayType  *events;
 
 	SPI_connect();
 	MoBecomeOwner(&owner);
 	RequireChannel(name);
 	MoArgText(&args, name);
+
+	/* the channel as it would become, validated here for a clean error (the trigger checks again) */
+	MoSpiExec("SELECT kind, url, events, secret FROM migrate_ops.channels"
+			  " WHERE name OPERATOR(pg_catalog.=) $1", &args);
+	kind = MoSpiGetText(0, 1);
+	url = MoSpiGetText(0, 2);
+	events = PG_ARGISNULL(2) ? DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull))
+		: PG_GETARG_ARRAYTYPE_P(2);
+	secret = MoSpiGetText(0, 4);
+	if (new_secret)
+		secret = new_secret[0] ? new_secret : NULL;
+	ValidateChannel(name, kind, new_url ? new_url : url, events, secret,
+					new_url != NULL && (url == NULL || strcmp(new_url, url) != 0));
+
 	MoArgText(&args, MoOptionalTextArg(fcinfo, 1));
 	args.types[args.n] = TEXTARRAYOID;
 	args.values[args.n] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
