@@ -55,6 +55,13 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #error "migrate_ops needs PostgreSQL 14 or later (pg_cryptohash, pg_hmac)"
 #endif
 
+/* The per-class ownercheck functions became object_ownercheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#define MO_DATABASE_OWNERCHECK(dboid, roleid) object_ownercheck(DatabaseRelationId, dboid, roleid)
+#else
+#define MO_DATABASE_OWNERCHECK(dboid, roleid) pg_database_ownercheck(dboid, roleid)
+#endif
+
 /* pg_hmac_error() explains a failed HMAC computation since 15. */
 #if PG_VERSION_NUM >= 150000
 #define MO_HMAC_ERROR(ctx) pg_hmac_error(ctx)

@@ -523,6 +523,16 @@ ReleaseTransfer(MoTransfer *t)
 	}
 }
 
+/* Initialises libcurl once for the worker process (before any other thread could exist). */
+void
+MoHttpInit(void)
+{
+	CURLcode	rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	if (rc != CURLE_OK)
+		elog(ERROR, "could not initialise libcurl: %s", curl_easy_strerror(rc));
+}
+
 /*
  * Releases every transfer and the multi handle (after an error in the
  * worker, or at exit).  Safe to call at any time.

@@ -157,6 +157,7 @@ extern bool MoUrlAllowed(const char *url, const char *allow_list);
 extern char *MoHmacSha256Hex(const char *key, const char *data, size_t len);
 extern char *MoSlackBody(Jsonb *envelope);
 extern void MoHttpSend(MoRequest *requests, int n, bool (*stop) (void));
+extern void MoHttpInit(void);
 extern void MoHttpReset(void);
 
 /* ---- worker.c: launcher, database workers, scans, retention ---- */

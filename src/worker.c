@@ -57,6 +57,7 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -468,6 +469,9 @@ WorkerProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyT
 		((TransactionStmt *) stmt)->kind == TRANS_STMT_COMMIT_PREPARED;
 	if (mo_shared != NULL)
 		dboid = DatabaseNeedingExclusiveAccess(stmt);
+	/* only for a caller who may do it: nobody else gets to stop a database's worker */
+	if (OidIsValid(dboid) && !superuser() && !MO_DATABASE_OWNERCHECK(dboid, GetUserId()))
+		dboid = InvalidOid;
 
 	if (OidIsValid(dboid))
 	{
@@ -522,6 +526,7 @@ typedef struct MoDb
 	bool		eligible;		/* exists, connectable, not a template, listed */
 	bool		absent;			/* probed: no migrate_ops; not probed again until asked */
 	bool		requested;		/* a recheck was asked for */
+	bool		warned;			/* "no free background worker slot" was logged */
 	BackgroundWorkerHandle *handle;
 } MoDb;
 
@@ -704,11 +709,15 @@ StartWorker(MoDb *db)
 		SetSlotError(slot, "could not start the worker: no free background worker slot "
 					 "(raise max_worker_processes)");
 		LWLockRelease(mo_shared->lock);
-		ereport(WARNING,
-				(errmsg("migrate_ops: could not start a worker for database \"%s\": no free background worker slot",
-						db->name),
-				 errhint("Raise max_worker_processes: migrate_ops needs one per database that has the extension, plus its launcher.")));
+		if (!db->warned)
+			ereport(WARNING,
+					(errmsg("migrate_ops: could not start a worker for database \"%s\": no free background worker slot",
+							db->name),
+					 errhint("Raise max_worker_processes: migrate_ops needs one per database that has the extension, plus its launcher.")));
+		db->warned = true;
 	}
+	else
+		db->warned = false;
 	return ok;
 }
 
@@ -1598,6 +1607,7 @@ MoWorkerMain(Datum arg)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname("migrate_ops worker");
 
+	MoHttpInit();
 	WorkerContext = AllocSetContextCreate(TopMemoryContext, "migrate_ops worker", ALLOCSET_DEFAULT_SIZES);
 	BatchContext = AllocSetContextCreate(WorkerContext, "migrate_ops batch", ALLOCSET_DEFAULT_SIZES);
 	LoopContext = AllocSetContextCreate(WorkerContext, "migrate_ops loop", ALLOCSET_DEFAULT_SIZES);

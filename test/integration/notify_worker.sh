@@ -86,6 +86,13 @@ it_ok "ALTER DATABASE RENAME with the worker attached: done, and the worker is b
 pg "CREATE DATABASE it_w3 TEMPLATE it_w2" >/dev/null
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname IN ('it_w2', 'it_w3')" 2 10
 it_ok "CREATE DATABASE ... TEMPLATE it_w2 with the worker attached: done; the copy has a worker too"
+pid=$(worker_pid it_w2)
+pg "DROP ROLE IF EXISTS it_nobody; CREATE ROLE it_nobody" >/dev/null 2>&1
+mo_psql -d postgres -c "SET ROLE it_nobody" -c "DROP DATABASE it_w2" >/dev/null 2>&1 && it_fail "a non-owner dropped it_w2"
+sleep 0.3
+[ "$(worker_pid it_w2)" = "$pid" ] || it_fail "a role that may not drop it_w2 stopped its worker"
+pg "DROP ROLE it_nobody" >/dev/null
+it_ok "DROP DATABASE by a role that may not: refused by PostgreSQL, and the worker was left alone"
 for db in it_w2 it_w3; do
     t0=$(date +%s%N)
     pg "DROP DATABASE $db" >/dev/null || it_fail "DROP DATABASE $db failed"
