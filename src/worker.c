@@ -1385,13 +1385,18 @@ RunScan(void)
 	have_scan = strcmp(MoSpiGetText(0, 1), "t") == 0;
 	if (have_scan)
 	{
+		MoArgs		args = {0};
+		bool		isnull;
+		Datum		id;
+
 		MoSpiExec("SELECT migrate_ops.scan()", NULL);
-		MoSpiExec("SELECT CASE event WHEN 'drift.detected' THEN 'drift' ELSE 'clean' END"
-				  "  FROM migrate_ops.events"
-				  " WHERE event OPERATOR(pg_catalog.=) ANY ('{drift.detected,drift.resolved,drift.accepted}')"
-				  " ORDER BY id DESC LIMIT 1", NULL);
-		state = SPI_processed > 0 ? MoSpiGetText(0, 1) : "clean";
-		state = MemoryContextStrdup(WorkerContext, state);
+		id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		/* the scan's row says whether the schema has drifted (its "status") */
+		MoArgInt8(&args, isnull ? 0 : DatumGetInt64(id));
+		MoSpiExec("SELECT pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.->>) 'status'"
+				  "  FROM migrate_ops.scans s WHERE s.id OPERATOR(pg_catalog.=) $1", &args);
+		state = SPI_processed > 0 ? MoSpiGetText(0, 1) : NULL;
+		state = MemoryContextStrdup(WorkerContext, state ? state : "unknown");
 	}
 	EndWork();
 
@@ -1415,13 +1420,16 @@ typedef struct MoPruneTarget
 static const MoPruneTarget prune_targets[] = {
 	{"outbox", "created_at", "state OPERATOR(pg_catalog.<>) 'pending'"},
 	{"events", "created_at", NULL},
-	{"ddl_log", NULL, NULL},
-	{"scans", NULL, NULL},
+	{"ddl_log", "logged_at", NULL},	/* DDL capture, when installed */
+	{"scans", "scanned_at", NULL},	/* drift scans, when installed */
 };
 
+#define MO_SCANS_TARGET (&prune_targets[3])
+
 /*
- * The column a target is pruned by, or NULL when the table does not exist
- * (features not installed) or has no timestamptz column.  SPI connected.
+ * The column a target is pruned by: the named one, else the table's first
+ * timestamptz column; NULL when the table does not exist (feature not
+ * installed) or has none.  SPI connected.
  */
 static char *
 PruneColumn(const MoPruneTarget *t)
@@ -1437,8 +1445,7 @@ PruneColumn(const MoPruneTarget *t)
 			  "   AND c.relname OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) 'r'"
 			  "   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
 			  "   AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.timestamptz'::pg_catalog.regtype"
-			  "   AND ($2 IS NULL OR a.attname OPERATOR(pg_catalog.=) $2)"
-			  " ORDER BY a.attnum LIMIT 1", &args);
+			  " ORDER BY a.attname OPERATOR(pg_catalog.=) $2 DESC, a.attnum LIMIT 1", &args);
 	return SPI_processed > 0 ? MoSpiGetText(0, 1) : NULL;
 }
 
@@ -1522,6 +1529,7 @@ WorkerStartup(void)
 	LOCKTAG		tag;
 	bool		ready;
 	uint64		interrupted = 0;
+	TimestampTz last_scan = 0;
 
 	BeginWork("migrate_ops: starting");
 	ready = ExtensionReady();
@@ -1537,8 +1545,26 @@ WorkerStartup(void)
 				  "       last_error = 'interrupted: the worker stopped while this delivery was in flight'"
 				  " WHERE state OPERATOR(pg_catalog.=) 'pending' AND claimed_by IS NOT NULL", NULL);
 		interrupted = SPI_processed;
+
+		/* scans continue on schedule across restarts: from the last one recorded */
+		{
+			char	   *column = PruneColumn(MO_SCANS_TARGET);
+
+			if (column)
+			{
+				MoSpiExec(psprintf("SELECT pg_catalog.max(%s) FROM migrate_ops.scans",
+								   quote_identifier(column)), NULL);
+				last_scan = OptionalTimestamp(0, 1);
+			}
+		}
 	}
 	EndWork();
+	if (last_scan != 0)
+	{
+		LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
+		my_slot->last_scan_at = last_scan;
+		LWLockRelease(mo_shared->lock);
+	}
 	if (!ready)
 		WorkerExit(MO_EXIT_ABSENT, NULL);
 	if (interrupted > 0)
@@ -1615,6 +1641,8 @@ MoWorkerMain(Datum arg)
 
 	WorkerStartup();
 	scan_base = GetCurrentTimestamp();
+	if (my_slot->last_scan_at != 0 && my_slot->last_scan_at < scan_base)
+		scan_base = my_slot->last_scan_at;
 	ScheduleScan();
 	next_prune = GetCurrentTimestamp();
 	ereport(LOG, (errmsg("migrate_ops worker started")));
