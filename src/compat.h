@@ -77,4 +77,24 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #define MO_RANDOM_DOUBLE() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
 #endif
 
+/* String hash keys are asked for with HASH_STRINGS since 14; before, they were the default. */
+#if PG_VERSION_NUM < 140000
+#define HASH_STRINGS 0
+#endif
+
+/* A_Const holds a ValUnion and an isnull flag since 15, and Float nodes their own fval. */
+#if PG_VERSION_NUM >= 150000
+#define MO_ACONST_ISNULL(c) ((c)->isnull)
+#define MO_FLOAT_TEXT(v) (castNode(Float, (v))->fval)
+#else
+#define MO_ACONST_ISNULL(c) IsA(&(c)->val, Null)
+#define MO_FLOAT_TEXT(v) strVal(v)
+#endif
+
+/* MERGE and ALTER TABLE … SET ACCESS METHOD are new in 15. */
+#if PG_VERSION_NUM >= 150000
+#define MO_HAVE_MERGE
+#define MO_HAVE_SET_ACCESS_METHOD
+#endif
+
 #endif							/* MIGRATE_OPS_COMPAT_H */

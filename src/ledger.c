@@ -503,6 +503,24 @@ LedgerSetState(const char *version, const char *state, const char *role, const c
 			  " WHERE version OPERATOR(pg_catalog.=) $1", &args);
 }
 
+/*
+ * Stores the lint findings of the script a row runs (NULL for record-only
+ * migrations).  A 0.1.0 schema (library upgraded, ALTER EXTENSION not yet
+ * run) has no lint_findings column and stores nothing.
+ */
+static void
+LedgerSetLintFindings(const char *version, const char *json)
+{
+	MoArgs		args = {0};
+
+	if (!MoLintAvailable())
+		return;
+	MoArgText(&args, version);
+	MoArgJsonb(&args, json);
+	MoSpiExec("UPDATE migrate_ops.migrations SET lint_findings = $2"
+			  " WHERE version OPERATOR(pg_catalog.=) $1", &args);
+}
+
 /* Errors out unless the migration with this checksum may be (re)started. */
 static void
 CheckChecksumUnchanged(const char *version, const LedgerRow *row, const char *checksum)
@@ -535,17 +553,9 @@ RunErrorCallback(void *arg)
 		errcontext("%s, statement %d (line %d)", ctx->what, ctx->stmt->number, ctx->stmt->line);
 }
 
-/* The session's own statement timer, saved while a statement runs. */
-typedef struct TimerSave
-{
-	bool		armed;
-	bool		outer_active;
-	TimestampTz outer_fin;
-} TimerSave;
-
 /* Arms migrate_ops.statement_timeout for one statement, keeping an earlier outer deadline. */
-static void
-StatementTimerArm(TimerSave *save)
+void
+MoStatementTimerArm(MoStatementTimer *save)
 {
 	TimestampTz fin;
 
@@ -561,9 +571,9 @@ StatementTimerArm(TimerSave *save)
 	save->armed = true;
 }
 
-/* Restores the session's statement timer after StatementTimerArm(). */
-static void
-StatementTimerRestore(TimerSave *save)
+/* Restores the session's statement timer after MoStatementTimerArm(). */
+void
+MoStatementTimerRestore(MoStatementTimer *save)
 {
 	if (!save->armed)
 		return;
@@ -574,16 +584,12 @@ StatementTimerRestore(TimerSave *save)
 }
 
 /*
- * Runs the statements of a script, as the current (calling) role, with the
- * migration's lock and statement timeouts.  timer is restored by the caller
- * on error.
+ * Applies the migration's settings (migrate_ops.lock_timeout) until
+ * MoMigrationSettingsEnd(); returns the GUC nest level to pass to it.
  */
-static void
-RunStatements(const char *what, List *statements, TimerSave *timer)
+int
+MoMigrationSettingsBegin(void)
 {
-	ErrorContextCallback errcallback;
-	RunContext	ctx = {what, NULL};
-	ListCell   *lc;
 	int			nestlevel = NewGUCNestLevel();
 
 	if (mo_lock_timeout > 0)
@@ -594,27 +600,62 @@ RunStatements(const char *what, List *statements, TimerSave *timer)
 		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
+	return nestlevel;
+}
+
+/* Restores the settings MoMigrationSettingsBegin() changed. */
+void
+MoMigrationSettingsEnd(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Runs one statement of a script as the current (calling) role, SPI
+ * connected, under migrate_ops.statement_timeout; errors carry "what,
+ * statement N (line L)" context.  Returns the rows it processed.  timer is
+ * restored by the caller on error.
+ */
+uint64
+MoRunStatement(const char *what, MoStatement *stmt, MoStatementTimer *timer)
+{
+	ErrorContextCallback errcallback;
+	RunContext	ctx = {what, stmt};
+	int			rc;
 
 	errcallback.callback = RunErrorCallback;
 	errcallback.arg = &ctx;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	foreach(lc, statements)
-	{
-		int			rc;
-
-		ctx.stmt = (MoStatement *) lfirst(lc);
-		StatementTimerArm(timer);
-		rc = SPI_execute(ctx.stmt->text, false, 0);
-		StatementTimerRestore(timer);
-		if (rc < 0)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-		CHECK_FOR_INTERRUPTS();
-	}
+	MoStatementTimerArm(timer);
+	rc = SPI_execute(stmt->text, false, 0);
+	MoStatementTimerRestore(timer);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	SPI_freetuptable(SPI_tuptable);
 
 	error_context_stack = errcallback.previous;
-	AtEOXact_GUC(true, nestlevel);
+	return SPI_processed;
+}
+
+/*
+ * Runs the statements of a script, as the current (calling) role, with the
+ * migration's lock and statement timeouts.  timer is restored by the caller
+ * on error.
+ */
+static void
+RunStatements(const char *what, List *statements, MoStatementTimer *timer)
+{
+	ListCell   *lc;
+	int			nestlevel = MoMigrationSettingsBegin();
+
+	foreach(lc, statements)
+	{
+		(void) MoRunStatement(what, (MoStatement *) lfirst(lc), timer);
+		CHECK_FOR_INTERRUPTS();
+	}
+	MoMigrationSettingsEnd(nestlevel);
 }
 
 /* What a deploy (apply or rollback) is about to do. */
@@ -630,6 +671,7 @@ typedef struct Deploy
 	const char *role;
 	char	   *what;			/* "migration \"V\"" for messages */
 	List	   *statements;
+	char	   *lint_json;		/* lint() findings of the script (JSON array) */
 } Deploy;
 
 /*
@@ -666,6 +708,7 @@ ApplyBegin(Deploy *d)
 
 	LedgerMarkRunning(d->version, d->description, d->checksum, d->script,
 					  d->down_script, "apply", d->role);
+	LedgerSetLintFindings(d->version, d->lint_json);
 	LedgerHistory(d->version, "apply", row.found ? row.state : NULL, "running", d->role, NULL);
 	LedgerEmit("migration.started", d->version, "apply", NULL);
 	return true;
@@ -768,7 +811,7 @@ DeployRun(Deploy *d)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner resowner;
 	ErrorData  *volatile edata = NULL;
-	TimerSave	timer = {0};
+	MoStatementTimer timer = {0};
 
 	MoBecomeOwner(&owner);
 	LedgerReapInterrupted();
@@ -809,7 +852,7 @@ DeployRun(Deploy *d)
 	}
 	PG_CATCH();
 	{
-		StatementTimerRestore(&timer);
+		MoStatementTimerRestore(&timer);
 		SetSessionVersion(NULL);
 		if (!d->nonatomic)
 			PG_RE_THROW();
@@ -889,6 +932,9 @@ migrate_ops_apply(PG_FUNCTION_ARGS)
 	if (d.down_script)
 		MoCheckRunnableInTransaction(MoParseScript(d.down_script, "the down script"),
 									 psprintf("the down script of migration \"%s\"", d.version));
+
+	/* Lint it as the caller (their search_path resolves its names); stored with the row. */
+	d.lint_json = MoLintForLedger(d.statements);
 
 	DeployEntry(fcinfo, &d);
 	PG_RETURN_VOID();
@@ -987,6 +1033,7 @@ migrate_ops_start(PG_FUNCTION_ARGS)
 						 errmsg("migration \"%s\" is already running", version),
 						 errdetail("Process %s started it.", row.backend_pid ? row.backend_pid : "?")));
 			LedgerMarkRunning(version, description, checksum, NULL, NULL, "record", role);
+			LedgerSetLintFindings(version, NULL);
 			LedgerHistory(version, "start", row.found ? row.state : NULL, "running", role, NULL);
 			LedgerEmit("migration.started", version, "record", NULL);
 			MoRestoreUser(&owner);

@@ -10,6 +10,7 @@
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -173,5 +174,46 @@ extern bool MoWorkerIsRunning(Oid dboid);
 /* ---- ledger.c ---- */
 extern void LedgerInit(void);
 extern const char *MoCurrentMigration(void);
+
+/*
+ * Running a script's statements the way apply() does (also used by plan()):
+ * as the calling role, SPI connected, with migrate_ops.lock_timeout for the
+ * script and migrate_ops.statement_timeout for each statement.
+ */
+typedef struct MoStatementTimer
+{
+	bool		armed;
+	bool		outer_active;
+	TimestampTz outer_fin;
+} MoStatementTimer;
+
+extern int	MoMigrationSettingsBegin(void);
+extern void MoMigrationSettingsEnd(int nestlevel);
+extern void MoStatementTimerArm(MoStatementTimer *timer);
+extern void MoStatementTimerRestore(MoStatementTimer *timer);
+extern uint64 MoRunStatement(const char *what, MoStatement *stmt, MoStatementTimer *timer);
+
+/* ---- lint.c ---- */
+
+/* One finding of lint(): a rule that fired on a statement. */
+typedef struct MoLintFinding
+{
+	int			statement;		/* MoStatement.number */
+	int			line;			/* MoStatement.line */
+	const char *command;		/* command tag */
+	const char *rule_id;		/* migrate_ops.lint_rules.id */
+	const char *severity;		/* "error", "warning" or "info", as tuned */
+	const char *lock_mode;		/* e.g. "ACCESS EXCLUSIVE", or NULL */
+	char	   *relation;		/* what the lock is on, or NULL */
+	char	   *message;
+	char	   *safe_alternative;
+} MoLintFinding;
+
+extern List *MoLint(List *statements);
+extern char *MoLintFindingsJson(List *findings);
+extern bool MoLintHasSeverity(List *findings, const char *severity);
+extern bool MoLintAvailable(void);
+extern char *MoLintForLedger(List *statements);
+extern const char *MoLockModeName(LOCKMODE mode);
 
 #endif							/* MIGRATE_OPS_H */

@@ -198,8 +198,9 @@ MoNonTransactionalReason(Node *stmt)
 
 				if (HasOption(r->params, "concurrently"))
 					return "REINDEX CONCURRENTLY cannot run inside a transaction block";
-				if (r->kind == REINDEX_OBJECT_SYSTEM || r->kind == REINDEX_OBJECT_DATABASE)
-					return "REINDEX SYSTEM and REINDEX DATABASE cannot run inside a transaction block";
+				if (r->kind == REINDEX_OBJECT_SCHEMA || r->kind == REINDEX_OBJECT_SYSTEM ||
+					r->kind == REINDEX_OBJECT_DATABASE)
+					return "REINDEX SCHEMA, SYSTEM and DATABASE cannot run inside a transaction block";
 				return NULL;
 			}
 		case T_DropStmt:

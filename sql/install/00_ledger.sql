@@ -30,6 +30,7 @@ CREATE TABLE migrate_ops.migrations (
     resolved_by         text,
     resolved_at         timestamptz,
     resolution_reason   text,
+    lint_findings       jsonb,
     CONSTRAINT migrations_state_check
         CHECK (state IN ('running', 'applied', 'failed', 'rolled_back', 'baselined')),
     CONSTRAINT migrations_version_check

@@ -12,7 +12,7 @@ SELECT columns_are('migrate_ops', 'migrations', ARRAY[
     'client_addr', 'backend_pid', 'backend_start', 'attempts', 'error_sqlstate',
     'error_message', 'error_detail', 'error_hint', 'error_context',
     'fingerprint_before', 'fingerprint_after', 'changes', 'resolved_by',
-    'resolved_at', 'resolution_reason'], 'ledger has every column of DESIGN §1');
+    'resolved_at', 'resolution_reason', 'lint_findings'], 'ledger has every column of DESIGN §1');
 SELECT has_table('migrate_ops', 'migration_history', 'history table exists');
 SELECT is((SELECT prokind FROM pg_proc WHERE oid = 'migrate_ops.apply(text,text,text,text)'::regprocedure),
           'p', 'apply is a procedure');
