@@ -610,14 +610,20 @@ PrepareTransfer(MoTransfer *t, bool follow_redirects)
 	return true;
 }
 
-/* Response text fit for an error message: printable, on one line. */
+/*
+ * Response text fit for an error message: on one line, and cut before the
+ * first byte that is not valid in the database encoding (a binary or
+ * truncated answer must not make recording the outcome fail).
+ */
 static char *
 ResponseSnippet(MoTransfer *t)
 {
 	char	   *s = pnstrdup(t->response, t->response_len);
+	int			valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), s, strlen(s));
 
+	s[valid] = '\0';
 	for (char *p = s; *p; p++)
-		if ((unsigned char) *p < 0x20)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
 			*p = ' ';
 	return s;
 }

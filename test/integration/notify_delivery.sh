@@ -92,6 +92,12 @@ it_expect "SELECT attempts || '/' || last_status || '/' || last_error FROM migra
 [ "$(sink_count status/404)" = 1 ] || it_fail "a 404 was retried"
 it_ok "the 404 was not retried"
 
+# A receiver answering garbage bytes: the error is kept (cut to valid text), the row recorded.
+it_val "SELECT migrate_ops.add_channel('garbage', 'webhook', '$(sink_url binary/418)', '{garbage.*}')" >/dev/null
+notify garbage.event >/dev/null
+it_wait "SELECT state || '/' || last_error FROM migrate_ops.outbox WHERE channel = 'garbage'" "dead/HTTP 418: bad " 10
+it_ok "an answer that is not valid UTF-8 is cut in the error, and the outcome is recorded"
+
 # 5. 429 with Retry-After is retried, no sooner than the receiver asked.
 it_val "SELECT migrate_ops.add_channel('limited', 'webhook', '$(sink_url retry-after/1)', '{limited.*}')" >/dev/null
 notify limited.event >/dev/null
@@ -180,9 +186,9 @@ it_ok "a rolled-back event was not notified"
 
 # 12. worker_status() reports deliveries, dead rows and the last error.
 it_expect "SELECT state = 'running' AND pid > 0 AND delivered >= 10 AND last_delivery_at > now() - interval '1 minute'
-                  AND dead = 2 AND backlog = 0 AND last_error LIKE 'delivery to channel %'
+                  AND dead = 3 AND backlog = 0 AND last_error LIKE 'delivery to channel %'
              FROM migrate_ops.worker_status() WHERE database = current_database()" t \
-    "worker_status(): running, delivered, last delivery, dead = 2, last error"
+    "worker_status(): running, delivered, last delivery, dead = 3, last error"
 
 # 13. Retention prunes delivered/dead rows and old events, in the background, never pending rows.
 it_val "INSERT INTO migrate_ops.outbox (event_id, event, channel, payload, next_attempt_at, created_at)

@@ -3,7 +3,8 @@
 # restarts after pg_terminate_backend (worker and launcher), DROP / RENAME /
 # CREATE DATABASE ... TEMPLATE with a worker attached, migrate_ops.databases,
 # periodic scans and SIGHUP, a crash (pg_ctl stop -m immediate) with
-# deliveries in flight, and a server without shared_preload_libraries.
+# deliveries in flight, two-phase commit, and a server without
+# shared_preload_libraries.
 set -euo pipefail
 source "$(dirname "$0")/../lib/itest.sh"
 source "$(dirname "$0")/../lib/sink.sh"
@@ -27,6 +28,7 @@ wait_pg() {  # wait_pg SQL EXPECTED [SECONDS], in the postgres database
 cleanup() {
     sink_stop
     for s in databases scan_interval; do pg "ALTER SYSTEM RESET migrate_ops.$s" >/dev/null 2>&1 || true; done
+    pg "ALTER SYSTEM RESET max_prepared_transactions" >/dev/null 2>&1 || true
     pg "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
     for db in it_w1 it_w2 it_w3 it_crash; do pg "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; done
     [ -n "${NP_DATA:-}" ] && mo_as_owner "$MO_BIN/pg_ctl" -D "$NP_DATA" stop -m immediate >/dev/null 2>&1 || true
@@ -136,6 +138,7 @@ it_expect "SELECT last_scan_at = '$last' FROM migrate_ops.worker_status() WHERE 
 it_val "SELECT migrate_ops.add_channel('slow', 'webhook', '$(sink_url hang/0.1)')" >/dev/null
 first=$(it_val "SELECT migrate_ops.notify('crash.event', jsonb_build_object('i', i)) FROM generate_series(1, 200) i ORDER BY 1 LIMIT 1")
 sink_wait 16 15 hang
+pg "ALTER SYSTEM SET max_prepared_transactions = 4" >/dev/null   # for step 9, at the restart
 mo_pg_ctl stop -m immediate -w >/dev/null
 got=$(sink_count hang)
 mo_pg_ctl start -w -t 60 >/dev/null
@@ -150,7 +153,17 @@ grep -q "deliveries interrupted by the previous worker will be sent again" "$MO_
     it_fail "the restarted worker did not report the interrupted deliveries"
 it_ok "the new worker marked the crashed run's in-flight rows and sent them again"
 
-# 9. Without shared_preload_libraries: every SQL function works, worker_status() says there is no worker.
+# 9. Two-phase commit: nothing is sent at PREPARE, everything at COMMIT PREPARED (which wakes the worker).
+it_val "SELECT migrate_ops.add_channel('twopc', 'webhook', '$(sink_url twopc)', '{deploy.*}')" >/dev/null
+mo_psql -d "$IT_DB" -c "BEGIN" -c "SELECT migrate_ops.notify('deploy.prepared')" -c "PREPARE TRANSACTION 'it_p1'" >/dev/null
+sleep 0.5
+[ "$(sink_count twopc)" = 0 ] || it_fail "a prepared transaction's event was sent before COMMIT PREPARED"
+it_val "COMMIT PREPARED 'it_p1'" >/dev/null
+sink_wait 1 5 twopc || it_fail "COMMIT PREPARED did not get the event delivered"
+it_ok "PREPARE TRANSACTION sends nothing; COMMIT PREPARED wakes the worker and it is delivered"
+pg "ALTER SYSTEM RESET max_prepared_transactions" >/dev/null
+
+# 10. Without shared_preload_libraries: every SQL function works, worker_status() says there is no worker.
 NP_DATA=$MO_WORK/np_data
 rm -rf "$NP_DATA"
 NP_PORT=$(mo_free_port)

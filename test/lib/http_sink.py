@@ -16,6 +16,7 @@ behaviour it wants:
     /fail/N/CODE/...      answer CODE to the first N requests on this path, then 200
     /hang/SECONDS         wait SECONDS, then 200
     /retry-after/SECONDS  first request: 429 with Retry-After: SECONDS; then 200
+    /binary/CODE          answer CODE with a body that is not valid UTF-8
     anything else         200
 """
 import ast
@@ -60,6 +61,8 @@ class Handler(BaseHTTPRequestHandler):
         elif parts[0] == "retry-after" and len(parts) > 1 and n == 1:
             code, extra = 429, {"Retry-After": parts[1]}
         reply = json.dumps({"ok": 200 <= code < 300, "status": code}).encode()
+        if parts[0] == "binary":   # /binary/CODE: a body that is not valid UTF-8
+            code, reply = int(parts[1]), b"bad \xff\xfe\x00 bytes \xc3"
         self.send_response(code)
         for k, v in extra.items():
             self.send_header(k, v)
