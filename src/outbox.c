@@ -38,6 +38,7 @@ PG_FUNCTION_INFO_V1(migrate_ops_add_channel);
 PG_FUNCTION_INFO_V1(migrate_ops_alter_channel);
 PG_FUNCTION_INFO_V1(migrate_ops_drop_channel);
 PG_FUNCTION_INFO_V1(migrate_ops_redeliver);
+PG_FUNCTION_INFO_V1(migrate_ops_outbox_wake);
 
 /* URL prefixes webhook and slack channels may point to ("" = any http(s)). */
 char	   *mo_allowed_urls = NULL;
@@ -506,6 +507,19 @@ migrate_ops_redeliver(PG_FUNCTION_ARGS)
 	if (n > 0)
 		MoWakeWorkerAtCommit();
 	PG_RETURN_INT64(n);
+}
+
+/*
+ * Trigger on migrate_ops.outbox (AFTER INSERT, per statement): wakes the
+ * database's worker at commit whichever way rows arrived.
+ */
+Datum
+migrate_ops_outbox_wake(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "migrate_ops_outbox_wake: not called as a trigger");
+	MoWakeWorkerAtCommit();
+	return PointerGetDatum(NULL);
 }
 
 /* ---- fan-out ---- */

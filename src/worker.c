@@ -1097,39 +1097,43 @@ OptionalTimestamp(int row, int col)
 }
 
 /*
- * Refreshes the worker's idea of the outbox: when the next not-yet-due
- * delivery is due and, at most once a second, the backlog and dead counts
- * worker_status() shows for other databases.  SPI connected.
+ * Refreshes the worker's idea of the outbox.  After a batch that drained
+ * what was due: when the next not-yet-due delivery is due (stale claims
+ * were claimed with the due rows), and the backlog and dead counts
+ * worker_status() shows for other databases; during a drain only the
+ * counts, at most once a second.  SPI connected.
  */
 static void
-RefreshOutboxState(bool counts)
+RefreshOutboxState(bool drained)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	bool		counts = drained || TimestampDifferenceExceeds(last_counts, now, 1000);
 	MoArgs		args = {0};
 	bool		isnull;
+	int64		backlog;
+	int64		dead;
 
-	counts = counts || TimestampDifferenceExceeds(last_counts, now, 1000);
-	MoArgBool(&args, counts);
-	MoSpiExec("SELECT (SELECT o.next_attempt_at FROM migrate_ops.outbox o"
-			  "          LEFT JOIN migrate_ops.channels c ON c.name OPERATOR(pg_catalog.=) o.channel"
-			  "         WHERE o.state OPERATOR(pg_catalog.=) 'pending' AND c.enabled IS NOT FALSE"
-			  "         ORDER BY o.next_attempt_at LIMIT 1),"
-			  "       CASE WHEN $1 THEN (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
-			  "                           WHERE state OPERATOR(pg_catalog.=) 'pending') END,"
-			  "       CASE WHEN $1 THEN (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
-			  "                           WHERE state OPERATOR(pg_catalog.=) 'dead') END", &args);
-	next_retry = OptionalTimestamp(0, 1);
-	if (counts)
-	{
-		int64		backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		int64		dead = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-
-		LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
-		my_slot->backlog = backlog;
-		my_slot->dead = dead;
-		LWLockRelease(mo_shared->lock);
-		last_counts = now;
-	}
+	if (!counts)
+		return;
+	MoArgBool(&args, drained);
+	MoSpiExec("SELECT CASE WHEN $1 THEN"
+			  "         (SELECT o.next_attempt_at FROM migrate_ops.outbox o"
+			  "            LEFT JOIN migrate_ops.channels c ON c.name OPERATOR(pg_catalog.=) o.channel"
+			  "           WHERE o.state OPERATOR(pg_catalog.=) 'pending' AND c.enabled IS NOT FALSE"
+			  "           ORDER BY o.next_attempt_at LIMIT 1) END,"
+			  "       (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+			  "         WHERE state OPERATOR(pg_catalog.=) 'pending'),"
+			  "       (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+			  "         WHERE state OPERATOR(pg_catalog.=) 'dead')", &args);
+	if (drained)
+		next_retry = OptionalTimestamp(0, 1);
+	backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	dead = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
+	my_slot->backlog = backlog;
+	my_slot->dead = dead;
+	LWLockRelease(mo_shared->lock);
+	last_counts = now;
 }
 
 /* Delay before the next attempt: exponential with equal jitter, at least Retry-After. */
@@ -1185,7 +1189,9 @@ DeliverBatch(void)
 			  "  SELECT o.id, ch.kind, ch.url, ch.secret FROM migrate_ops.outbox o"
 			  "    LEFT JOIN migrate_ops.channels ch ON ch.name OPERATOR(pg_catalog.=) o.channel"
 			  "   WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-			  "     AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+			  "     AND (o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+			  /* a claim by another process is stale (a restored dump, a pid from before a restart) */
+			  "          OR o.claimed_by OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
 			  "     AND ch.enabled IS NOT FALSE"
 			  "   ORDER BY o.next_attempt_at, o.id"
 			  "   LIMIT $1"

@@ -68,6 +68,15 @@ CREATE INDEX outbox_created_at_idx ON migrate_ops.outbox (created_at);
 COMMENT ON TABLE migrate_ops.outbox IS
     'Deliveries to webhook and slack channels: pending, sent or dead.';
 
+-- Rows that arrive by any path (pg_restore's COPY, a DBA's INSERT) wake the
+-- worker at commit, like the ones notify() queues.
+CREATE FUNCTION migrate_ops.outbox_wake()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'migrate_ops_outbox_wake'
+LANGUAGE C;
+CREATE TRIGGER outbox_wake AFTER INSERT ON migrate_ops.outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION migrate_ops.outbox_wake();
+
 SELECT pg_catalog.pg_extension_config_dump('migrate_ops.channels', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate_ops.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate_ops.outbox_id_seq', '');

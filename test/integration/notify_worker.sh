@@ -30,7 +30,7 @@ cleanup() {
     for s in databases scan_interval; do pg "ALTER SYSTEM RESET migrate_ops.$s" >/dev/null 2>&1 || true; done
     pg "ALTER SYSTEM RESET max_prepared_transactions" >/dev/null 2>&1 || true
     pg "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
-    for db in it_w1 it_w2 it_w3 it_crash; do pg "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; done
+    for db in it_w1 it_w2 it_w3 it_crash it_restore; do pg "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; done
     [ -n "${NP_DATA:-}" ] && mo_as_owner "$MO_BIN/pg_ctl" -D "$NP_DATA" stop -m immediate >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -163,7 +163,25 @@ sink_wait 1 5 twopc || it_fail "COMMIT PREPARED did not get the event delivered"
 it_ok "PREPARE TRANSACTION sends nothing; COMMIT PREPARED wakes the worker and it is delivered"
 pg "ALTER SYSTEM RESET max_prepared_transactions" >/dev/null
 
-# 10. Without shared_preload_libraries: every SQL function works, worker_status() says there is no worker.
+# 10. pg_dump / pg_restore keep channels and the outbox; the restored database's worker delivers
+#     what was pending, with the same Idempotency-Key.
+it_val "SELECT migrate_ops.add_channel('later', 'webhook', '$(sink_url status/503)', '{restore.*}')" >/dev/null
+id=$(it_val "SELECT migrate_ops.notify('restore.pending')")
+it_wait "SELECT attempts >= 1 FROM migrate_ops.outbox WHERE event_id = $id AND channel = 'later'" t 10
+mo_as_owner "$MO_BIN/pg_dump" -h "$MO_SOCK" -p "$PGPORT" -U postgres -Fc -d it_crash >"$MO_WORK/it_crash.dump"
+pg "DROP DATABASE IF EXISTS it_restore" >/dev/null 2>&1
+pg "CREATE DATABASE it_restore" >/dev/null
+"$MO_BIN/pg_restore" -d it_restore "$MO_WORK/it_crash.dump" || it_fail "pg_restore failed"
+mo_psql -At -d it_restore -c "SELECT migrate_ops.alter_channel('later', url => '$(sink_url restored)')" >/dev/null
+sink_wait 1 10 restored || { mo_psql -d it_restore -c "SELECT * FROM migrate_ops.worker_status()" -c "SELECT id, event_id, channel, state, attempts, next_attempt_at, now(), last_error FROM migrate_ops.outbox"; it_fail "the restored pending row was not delivered"; }
+[ "$(sink_q "[r['headers']['idempotency-key'] for r in reqs if r['path'] == '/restored'] == ['$id']")" = t ] ||
+    it_fail "the restored delivery carried another key"
+[ "$(mo_psql -At -d it_restore -c "SELECT count(*) FROM migrate_ops.channels")" = "$(it_val "SELECT count(*) FROM migrate_ops.channels")" ] ||
+    it_fail "channels were not restored"
+it_ok "pg_dump/pg_restore kept channels and the pending delivery; the restored database delivered it with Idempotency-Key $id"
+pg "DROP DATABASE it_restore" >/dev/null
+
+# 11. Without shared_preload_libraries: every SQL function works, worker_status() says there is no worker.
 NP_DATA=$MO_WORK/np_data
 rm -rf "$NP_DATA"
 NP_PORT=$(mo_free_port)
