@@ -370,6 +370,50 @@ AppendSlackField(StringInfo out, StringInfo text, const char *key, const char *v
 }
 
 /*
+ * Appends up to five lines "• what `identity` how" for the array key of the
+ * payload (drift's "objects", DDL capture's "commands"), and "…" for more.
+ */
+static void
+AppendSlackList(StringInfo text, JsonbContainer *payload, const char *key)
+{
+	static const char *const parts[] = {
+		"command_tag", "kind", "object_type", "identity", "object_identity", "change", "role", NULL
+	};
+	JsonbValue *arr = getKeyJsonValueFromContainer(payload, key, strlen(key), NULL);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	if (arr == NULL || arr->type != jbvBinary || !JsonContainerIsArray(arr->val.binary.data))
+		return;
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM || v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			continue;
+		if (n++ == 5)
+		{
+			appendStringInfoString(text, "\n…");
+			break;
+		}
+		appendStringInfoString(text, "\n•");
+		for (int i = 0; parts[i]; i++)
+		{
+			char	   *val = JsonField(v.val.binary.data, parts[i]);
+			bool		ident = strstr(parts[i], "identity") != NULL;
+
+			if (val == NULL)
+				continue;
+			appendStringInfoString(text, ident ? " `" : " ");
+			AppendSlackText(text, val, 120);
+			if (ident)
+				appendStringInfoChar(text, '`');
+		}
+	}
+}
+
+/*
  * The Slack message for an event envelope: "text" (the headline, shown in
  * notifications) and "blocks": the headline, the error of a failure, up to
  * ten payload fields, and a context line.  No links.
@@ -416,6 +460,8 @@ MoSlackBody(Jsonb *envelope)
 			appendStringInfoString(&text, "\n> ");
 			AppendSlackText(&text, msg, 500);
 		}
+		AppendSlackList(&text, payload, "objects");		/* drift.*: what changed */
+		AppendSlackList(&text, payload, "commands");	/* ddl.out_of_band: which DDL */
 	}
 	escape_json(&out, text.data);
 	appendStringInfoString(&out, "}}");
@@ -424,8 +470,8 @@ MoSlackBody(Jsonb *envelope)
 	if (payload && JsonContainerIsObject(payload))
 	{
 		static const char *const preferred[] = {
-			"version", "state", "description", "applied_by", "duration_ms", "reason",
-			"command_tag", "object_identity", "application_name", NULL
+			"version", "state", "description", "applied_by", "duration_ms", "count",
+			"added", "removed", "changed", "reason", "accepted_by", "role", "application_name", NULL
 		};
 		JsonbIterator *it;
 		JsonbValue	k;

@@ -156,6 +156,14 @@ it_ok "Slack blocks: headline, fields (version first), context"
 got=$(sink_q "b = json.loads([r for r in reqs if r['path'] == '/slack'][1]['body']); b['blocks'][0]['text']['text']")
 [[ $got == *":x: Migration \`v2\` failed on *it_notify* by postgres"*"> division by zero"* ]] || it_fail "slack failure: $got"
 it_ok "a failed deploy's Slack message quotes the error"
+it_val "SELECT migrate_ops.add_channel('chat2', 'slack', '$(sink_url slack2)', '{team.*}')" >/dev/null
+notify team.ddl '{"count": 7, "commands": [{"command_tag": "CREATE TABLE", "object_identity": "public.<t>", "role": "bob"},
+                 {"command_tag": "DROP INDEX", "object_identity": "public.i", "role": "bob"}, {}, {}, {}, {}, {}]}' >/dev/null
+sink_wait 1 10 slack2
+got=$(sink_q "b = json.loads([r for r in reqs if r['path'] == '/slack2'][0]['body']); b['blocks'][0]['text']['text']")
+[ "$got" = $':bell: `team.ddl` on *it_notify* by postgres\n• CREATE TABLE `public.&lt;t&gt;` bob\n• DROP INDEX `public.i` bob\n•\n•\n•\n…' ] ||
+    it_fail "slack list: $got"
+it_ok "Slack lists what a payload's commands/objects were (five at most, escaped)"
 
 # 10. The allow-list is enforced at delivery too (a channel added before it was set).
 set_conf allowed_urls "http://127.0.0.1:1/only"
