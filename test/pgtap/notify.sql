@@ -2,7 +2,7 @@
 -- the fan-out of events to the outbox in the emitting transaction.
 -- Delivery by the worker is tested by test/integration/notify_*.sh.
 BEGIN;
-SELECT plan(89);
+SELECT plan(92);
 
 SELECT has_table('migrate_ops', 'channels', 'channels table exists');
 SELECT has_table('migrate_ops', 'outbox', 'outbox table exists');
@@ -162,6 +162,10 @@ SELECT throws_ok($$SELECT migrate_ops.alter_channel('nope', enabled => true)$$, 
 SELECT throws_ok($$SELECT migrate_ops.alter_channel(NULL)$$, '22004', NULL, 'alter_channel: NULL name');
 SELECT throws_ok($$SELECT migrate_ops.alter_channel('listeners', url => 'http://example.com/')$$, '22023', NULL, 'alter_channel: no URL for notify');
 SELECT throws_ok($$SELECT migrate_ops.alter_channel('ops-hook', url => 'file:///x')$$, '22023', NULL, 'alter_channel: file:// refused');
+SELECT throws_ok($$SELECT migrate_ops.alter_channel('ops-hook', events => '{}', secret => 'new')$$, '22023', NULL, 'alter_channel: empty filter');
+SELECT results_eq($$SELECT url, events, secret FROM migrate_ops.channels WHERE name = 'ops-hook'$$,
+                  $$VALUES ('https://hooks.example.com/deploys?token=abc', '{migration.*,deploy.done}'::text[], 's3cret')$$,
+                  'refused alter_channel calls changed nothing (not even the valid parts)');
 SELECT migrate_ops.alter_channel('ops-hook', events => '{*}', secret => '');
 SELECT results_eq($$SELECT events, secret, url FROM migrate_ops.channels WHERE name = 'ops-hook'$$,
                   $$VALUES ('{*}'::text[], NULL::text, 'https://hooks.example.com/deploys?token=abc')$$,
@@ -176,6 +180,7 @@ SELECT migrate_ops.notify('deploy.done');
 SELECT is(migrate_ops.drop_channel('muted'), 1::bigint, 'drop_channel returns the pending deliveries it discarded');
 SELECT is((SELECT count(*) FROM migrate_ops.outbox WHERE channel = 'muted'), 1::bigint, 'the channel''s sent rows stay as history');
 SELECT throws_ok($$SELECT migrate_ops.drop_channel('muted')$$, '42704', NULL, 'drop_channel: unknown');
+SELECT is((SELECT count(*) FROM migrate_ops.outbox WHERE channel = 'muted'), 1::bigint, '... and removed nothing');
 
 -- redeliver(): dead rows become pending again
 UPDATE migrate_ops.outbox SET state = 'dead', attempts = 10, last_error = 'HTTP 404' WHERE channel = 'ops-hook';
