@@ -40,6 +40,7 @@
 #define MO_LOCK_DEPLOY		1
 #define MO_LOCK_SNAPSHOT	2	/* serialises snapshot writes (transaction-level) */
 #define MO_LOCK_SCAN		3	/* serialises scan() and accept_drift() (transaction-level) */
+#define MO_LOCK_WORKER		4	/* held by a database's background worker for its life (session-level) */
 
 /* ---- GUCs (migrate_ops.c) ---- */
 extern int	mo_lock_timeout;

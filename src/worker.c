@@ -89,9 +89,6 @@ int			mo_retention = 30 * 24 * 3600;
 
 /* ---- shared state ---- */
 
-/* Advisory lock held by a database's worker: one worker per database. */
-#define MO_LOCK_WORKER		3
-
 #define MO_MAX_REQUESTS		32
 #define MO_MAX_PAUSES		16
 #define MO_ERROR_LEN		256

@@ -118,20 +118,38 @@ set_conf databases ""
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_crash'" 1 10
 it_ok "back in the list: the worker returns"
 
-# 7. Periodic scans every migrate_ops.scan_interval, changed by SIGHUP.
-if [ "$(it_val "SELECT to_regprocedure('migrate_ops.scan()') IS NOT NULL")" = t ]; then
-    it_fail "migrate_ops.scan() exists now: extend this test with drift.detected / drift.resolved"
-fi
+# 7. Periodic scans every migrate_ops.scan_interval: drift.* only on a change of state; SIGHUP changes the interval.
+drift_events() { sink_q "[json.loads(r['body'])['event'] for r in reqs if r['path'] == '/drift']"; }
+it_val "SELECT migrate_ops.snapshot('baseline')" >/dev/null
+it_val "SELECT migrate_ops.add_channel('drift', 'webhook', '$(sink_url drift)', '{drift.*}')" >/dev/null
 set_conf scan_interval 1s
-it_wait "SELECT last_scan_at IS NOT NULL FROM migrate_ops.worker_status() WHERE database = current_database()" t 5
-first=$(it_val "SELECT last_scan_at FROM migrate_ops.worker_status() WHERE database = current_database()")
-it_wait "SELECT last_scan_at > '$first' FROM migrate_ops.worker_status() WHERE database = current_database()" t 5
-it_expect "SELECT last_drift_state FROM migrate_ops.worker_status() WHERE database = current_database()" \
-    "no scan() in this version" "scan_interval = 1s: the worker scans every second (this schema has no scan() yet)"
+it_wait "SELECT last_drift_state FROM migrate_ops.worker_status() WHERE database = current_database()" clean 5
+it_ok "scan_interval = 1s: the worker scans; the schema is clean"
+it_val "CREATE TABLE out_of_band (id int)" >/dev/null
+sink_wait 1 5 drift
+scans=$(it_val "SELECT count(*) FROM migrate_ops.scans")
+it_wait "SELECT count(*) >= $scans + 2 FROM migrate_ops.scans" t 5
+[ "$(drift_events)" = "['drift.detected']" ] || it_fail "drift events: $(drift_events)"
+it_expect "SELECT last_drift_state FROM migrate_ops.worker_status() WHERE database = current_database()" drift     "out-of-band DDL: drift.detected delivered once, though the worker kept scanning every second"
+it_val "SELECT migrate_ops.accept_drift('adopted by the integration test')" >/dev/null
+sink_wait 2 5 drift
+scans=$(it_val "SELECT count(*) FROM migrate_ops.scans")
+it_wait "SELECT count(*) >= $scans + 2 FROM migrate_ops.scans" t 5
+[ "$(drift_events)" = "['drift.detected', 'drift.accepted']" ] || it_fail "drift events: $(drift_events)"
+it_expect "SELECT last_drift_state FROM migrate_ops.worker_status() WHERE database = current_database()" clean     "accept_drift(): drift.accepted, and the following scans are clean and silent"
+it_val "CREATE TABLE out_of_band_2 (id int)" >/dev/null
+sink_wait 3 5 drift
+it_val "DROP TABLE out_of_band_2" >/dev/null
+sink_wait 4 5 drift
+[ "$(drift_events)" = "['drift.detected', 'drift.accepted', 'drift.detected', 'drift.resolved']" ] ||
+    it_fail "drift events: $(drift_events)"
+it_ok "drift that is undone: drift.detected, then drift.resolved at the next scan"
 set_conf scan_interval 1h
 last=$(it_val "SELECT last_scan_at FROM migrate_ops.worker_status() WHERE database = current_database()")
+scans=$(it_val "SELECT count(*) FROM migrate_ops.scans")
 sleep 2.2
-it_expect "SELECT last_scan_at = '$last' FROM migrate_ops.worker_status() WHERE database = current_database()" t \
+it_expect "SELECT last_scan_at = '$last' AND (SELECT count(*) FROM migrate_ops.scans) = $scans
+             FROM migrate_ops.worker_status() WHERE database = current_database()" t \
     "SIGHUP to scan_interval = 1h: no more scans"
 
 # 8. A crash with deliveries in flight (pg_ctl stop -m immediate): all 200 are delivered after the restart.
