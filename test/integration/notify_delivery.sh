@@ -202,6 +202,8 @@ it_expect "SELECT state = 'running' AND pid > 0 AND delivered >= 10 AND last_del
 it_val "INSERT INTO migrate_ops.outbox (event_id, event, channel, payload, next_attempt_at, created_at)
         VALUES (0, 'deploy.parked', 'hook', '{}', now() + interval '1 day', now() - interval '1 day')" >/dev/null
 before=$(it_val "SELECT count(*) FROM migrate_ops.outbox WHERE state <> 'pending'")
+it_val "SELECT migrate_ops.scan()" >/dev/null     # a row in drift's scans table
+[ "$(it_val "SELECT count(*) FROM migrate_ops.scans")" -ge 1 ] || it_fail "scan() recorded no row"
 set_conf retention 1s
 sleep 1.1
 id=$(notify deploy.after_retention)
@@ -210,3 +212,5 @@ it_wait "SELECT count(*) FROM migrate_ops.events WHERE id < $id" 0 10
 it_expect "SELECT count(*) FROM migrate_ops.outbox WHERE state <> 'pending' AND event_id < $id" 0 \
     "retention removed the $before delivered and dead rows and the old events"
 it_expect "SELECT count(*) FROM migrate_ops.outbox WHERE event = 'deploy.parked'" 1 "a pending row is never pruned"
+it_wait "SELECT count(*) FROM migrate_ops.scans WHERE scanned_at < now() - interval '1 s'" 0 5
+it_ok "old rows of migrate_ops.scans (drift) are pruned too"
