@@ -1068,9 +1068,21 @@ CheckLocks(Preflight *pf)
 	AddCheck(pf, "locks", "error", CHECK_FAILED, buf.data);
 }
 
+/* True when version is in the repository's list given to preflight(). */
+static bool
+InExpected(Preflight *pf, const char *version)
+{
+	for (int e = 0; e < pf->nexpected; e++)
+		if (strcmp(pf->expected[e], version) == 0)
+			return true;
+	return false;
+}
+
 /*
- * ordering: no earlier version is unapplied (failed or rolled back in the
- * ledger, or pending in the repository's list) and no later one is applied.
+ * ordering: no earlier version is unapplied (failed or running in the
+ * ledger; pending, or rolled back, in the repository's list) and no later
+ * one is applied.  A rolled-back version the repository does not list was
+ * reverted on purpose and does not count.
  */
 static void
 CheckOrdering(Preflight *pf)
@@ -1112,7 +1124,8 @@ CheckOrdering(Preflight *pf)
 
 		*state++ = '\0';
 		cmp = MoVersionCompare(rows[i], pf->version);
-		if (cmp < 0 && strcmp(state, "applied") != 0)
+		if (cmp < 0 && (strcmp(state, "failed") == 0 || strcmp(state, "running") == 0 ||
+						(strcmp(state, "rolled_back") == 0 && InExpected(pf, rows[i]))))
 			unapplied[nunapplied++] = psprintf("%s\t%s", rows[i],
 											   strcmp(state, "rolled_back") == 0 ? "rolled back" : state);
 		else if (cmp > 0 && strcmp(state, "applied") == 0)
