@@ -1142,6 +1142,8 @@ CheckOrdering(Preflight *pf)
 
 			if (MoVersionCompare(key, pf->version) >= 0)
 				break;
+			if (e > 0 && strcmp(key, pf->expected[e - 1]) == 0)
+				continue;		/* listed twice */
 			if (baseline && MoVersionCompare(key, baseline) <= 0)
 				continue;
 			for (int i = 0; i < n && !known; i++)
@@ -1495,7 +1497,7 @@ HealthCompute(Health *h, Jsonb *expected)
 		args.values[0] = PointerGetDatum(arr);
 		args.nulls[0] = ' ';
 		args.n = 1;
-		MoSpiExec("SELECT e FROM pg_catalog.unnest($1) e"
+		MoSpiExec("SELECT DISTINCT e FROM pg_catalog.unnest($1) e"
 				  " WHERE NOT EXISTS (SELECT 1 FROM migrate_ops.migrations m"
 				  "   WHERE m.version OPERATOR(pg_catalog.=) e"
 				  "     AND m.state OPERATOR(pg_catalog.=) ANY ('{applied,baselined}'))", &args);

@@ -4,7 +4,7 @@
 -- its event included), staging warnings, check_backups(), health() and
 -- ready() in each state, privileges.  Every error path with its SQLSTATE.
 BEGIN;
-SELECT plan(163);
+SELECT plan(157);
 
 -- the checks of a preflight() as (check, ok) and one check's detail
 CREATE FUNCTION pg_temp.pf(v text, s text) RETURNS TABLE (c text, ok boolean)
