@@ -77,6 +77,14 @@ typedef struct RecordingUndo
 
 static List *recording_undo = NIL;
 
+/*
+ * The schema as start() found it, so that finish() records the changes the
+ * tool made (drift.c).  Kept in TopMemoryContext while a record-only
+ * migration is open; freed when a transaction ends with none open.
+ */
+static MoCatalogState *recording_before = NULL;
+static char *recording_before_version = NULL;
+
 /* Returns the version of the migration running in this session, or NULL. */
 const char *
 MoCurrentMigration(void)
@@ -230,12 +238,25 @@ DeployLockReleaseSession(void)
 	session_lock_held = false;
 }
 
-/* At the end of a top-level transaction: keep the lock only while recording. */
+/* Frees the schema captured by start(). */
+static void
+RecordingBeforeFree(void)
+{
+	MoCatalogFree(recording_before);
+	recording_before = NULL;
+	if (recording_before_version)
+		pfree(recording_before_version);
+	recording_before_version = NULL;
+}
+
+/* At the end of a top-level transaction: keep the lock (and the captured schema) only while recording. */
 static void
 RecordingXactEnd(void)
 {
 	list_free_deep(recording_undo);
 	recording_undo = NIL;
+	if (!session_recording && recording_before)
+		RecordingBeforeFree();
 	if (lock_for_recording && !session_recording)
 	{
 		DeployLockReleaseSession();
@@ -373,6 +394,8 @@ LedgerEmit(const char *event, const char *version, const char *action, ErrorData
 			  "  'started_at', started_at, 'finished_at', finished_at,"
 			  "  'duration_ms', pg_catalog.round(EXTRACT(epoch FROM duration) OPERATOR(pg_catalog.*) 1000),"
 			  "  'attempts', attempts, 'resolution_reason', resolution_reason,"
+			  "  'fingerprint_before', fingerprint_before, 'fingerprint_after', fingerprint_after,"
+			  "  'change_count', pg_catalog.jsonb_array_length(changes),"
 			  "  'error', CASE WHEN $4 IS NOT NULL THEN pg_catalog.jsonb_build_object("
 			  "      'sqlstate', $3, 'message', $4, 'detail', $5, 'hint', $6)"
 			  "    WHEN error_message IS NOT NULL THEN pg_catalog.jsonb_build_object("
@@ -677,6 +700,7 @@ typedef struct Deploy
 	const char *role;
 	char	   *what;			/* "migration \"V\"" for messages */
 	List	   *statements;
+	MoCatalogState *before;		/* the schema before the script ran (apply) */
 	char	   *lint_json;		/* lint() findings of the script (JSON array) */
 } Deploy;
 
@@ -783,12 +807,15 @@ DeploySucceeded(Deploy *d)
 	if (d->rollback)
 	{
 		LedgerSetState(d->version, "rolled_back", d->role, "rollback()");
+		MoLedgerRecordAfter(d->version, NULL, "rollback", d->role, 0);
 		LedgerHistory(d->version, "rollback", "applied", "rolled_back", d->role, NULL);
 		LedgerEmit("migration.rolled_back", d->version, "rollback", NULL);
 	}
 	else
 	{
 		LedgerMarkFinished(d->version, "applied", NULL, NULL);
+		MoLedgerRecordAfter(d->version, d->before, "apply", d->role,
+							MO_RECORD_FINGERPRINT | MO_RECORD_CHANGES);
 		LedgerHistory(d->version, "apply", "running", "applied", d->role, NULL);
 		LedgerEmit("migration.applied", d->version, "apply", NULL);
 	}
@@ -837,6 +864,8 @@ DeployRun(Deploy *d)
 		MoRestoreUser(&owner);
 		return;
 	}
+	else
+		d->before = MoLedgerCaptureBefore(d->version);
 	MoRestoreUser(&owner);
 
 	/* Let other sessions see the migration running before it runs. */
@@ -1049,6 +1078,13 @@ migrate_ops_start(PG_FUNCTION_ARGS)
 						 errdetail("Process %s started it.", row.backend_pid ? row.backend_pid : "?")));
 			LedgerMarkRunning(version, description, checksum, NULL, NULL, "record", role);
 			LedgerSetLintFindings(version, NULL);
+			RecordingBeforeFree();
+			recording_before = MoLedgerCaptureBefore(version);
+			if (recording_before)
+			{
+				MemoryContextSetParent(recording_before->cxt, TopMemoryContext);
+				recording_before_version = MemoryContextStrdup(TopMemoryContext, version);
+			}
 			LedgerHistory(version, "start", row.found ? row.state : NULL, "running", role, NULL);
 			LedgerEmit("migration.started", version, "record", NULL);
 			MoRestoreUser(&owner);
@@ -1095,6 +1131,11 @@ EndRecorded(const char *version, const char *state, const char *message)
 						 strcmp(state, "applied") == 0 ? "migrate_ops.finish()" : "migrate_ops.fail()")));
 	}
 	LedgerMarkFinished(version, state, NULL, message);
+	if (strcmp(state, "applied") == 0)
+		MoLedgerRecordAfter(version,
+							recording_before_version && strcmp(recording_before_version, version) == 0 ?
+							recording_before : NULL,
+							"finish", role, MO_RECORD_FINGERPRINT | MO_RECORD_CHANGES);
 	LedgerHistory(version, strcmp(state, "applied") == 0 ? "finish" : "fail",
 				  "running", state, role, message);
 	LedgerEmit(strcmp(state, "applied") == 0 ? "migration.applied" : "migration.failed",
@@ -1209,6 +1250,7 @@ migrate_ops_baseline(PG_FUNCTION_ARGS)
 			  "  pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr())",
 			  &args);
 	LedgerHistory(version, "baseline", NULL, "baselined", role, description);
+	MoLedgerRecordAfter(version, NULL, "baseline", role, MO_RECORD_FINGERPRINT);
 	MoRestoreUser(&owner);
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -80,6 +80,7 @@ _PG_init(void)
 
 	DefineLedgerGucs();
 	LedgerInit();
+	DriftInit();
 	GatesInit();
 
 	MarkGUCPrefixReserved("migrate_ops");

@@ -38,6 +38,8 @@
  */
 #define MO_LOCK_CLASS		19791	/* 'M' << 8 | 'O' */
 #define MO_LOCK_DEPLOY		1
+#define MO_LOCK_SNAPSHOT	2	/* serialises snapshot writes (transaction-level) */
+#define MO_LOCK_SCAN		3	/* serialises scan() and accept_drift() (transaction-level) */
 
 /* ---- GUCs (migrate_ops.c) ---- */
 extern int	mo_lock_timeout;
@@ -116,6 +118,189 @@ extern const char *MoCurrentMigration(void);
 extern PGDLLEXPORT Datum migrate_ops_checksum(PG_FUNCTION_ARGS);
 extern char *MoDeployLockHolder(void);
 extern int	MoReadExpected(Jsonb *expected, char ***versions, char ***checksums);
+
+/* ---- catalog.c: whole-database introspection (DESIGN §2) ---- */
+
+/*
+ * Object kinds.  Kept in name order: the fingerprint sorts objects by kind
+ * name, then identity, so the order of this enum is part of no format.
+ */
+typedef enum MoKind
+{
+	MO_KIND_AGGREGATE,
+	MO_KIND_COLUMN,
+	MO_KIND_COMMENT,
+	MO_KIND_COMPOSITE_TYPE,
+	MO_KIND_CONSTRAINT,
+	MO_KIND_DOMAIN,
+	MO_KIND_ENUM,
+	MO_KIND_EVENT_TRIGGER,
+	MO_KIND_EXTENSION,
+	MO_KIND_FOREIGN_TABLE,
+	MO_KIND_FUNCTION,
+	MO_KIND_INDEX,
+	MO_KIND_MATVIEW,
+	MO_KIND_POLICY,
+	MO_KIND_PRIVILEGE,
+	MO_KIND_PROCEDURE,
+	MO_KIND_SCHEMA,
+	MO_KIND_SEQUENCE,
+	MO_KIND_TABLE,
+	MO_KIND_TRIGGER,
+	MO_KIND_TYPE,
+	MO_KIND_VIEW,
+	MO_NUM_KINDS
+} MoKind;
+
+/* Kind names as drift() reports them ("table", "materialized view", ...). */
+extern const char *const MoKindNames[MO_NUM_KINDS];
+extern int	MoKindFromName(const char *name);
+
+/* What only some objects carry: definitions are kept where they are needed. */
+typedef struct MoCatalogExtra
+{
+	char	   *parent;			/* identity of the top-level object it belongs to */
+	char	   *definition;		/* normalised definition (SQL text) */
+	char	   *detail;			/* JSON fields drift_sql() needs (some kinds), or NULL */
+	char	   *drop;			/* SQL removing it (live objects, on request), or NULL */
+	int64		ord;			/* creation-order hint for drift_sql(), never hashed */
+} MoCatalogExtra;
+
+/* In ord: the object is inherited from a parent table (partition, INHERITS). */
+#define MO_ORD_INHERITED	(INT64CONST(1) << 40)
+
+/*
+ * One tracked object.  identity is PostgreSQL's object-identity format
+ * (pg_identify_object), built from names: "public.orders",
+ * "public.orders.total", "orders_pkey on public.orders", "public.f(integer)";
+ * comments and privileges are "<kind> <identity>", e.g. "table public.orders".
+ */
+typedef struct MoCatalogObject
+{
+	char	   *identity;
+	MoCatalogExtra *x;			/* NULL for an object known to be unchanged */
+	uint8		kind;			/* MoKind */
+	uint8		parent_kind;	/* MoKind of x->parent */
+	uint8		hash[32];		/* SHA-256 of the definition */
+} MoCatalogObject;
+
+/* A set of objects (the live catalog or a stored snapshot), sorted by kind and identity. */
+typedef struct MoCatalogState
+{
+	MemoryContext cxt;			/* owns the state and everything in it */
+	MoCatalogObject *objects;
+	int			count;
+	char		fingerprint[65];	/* hex SHA-256 over every (kind, identity, hash) */
+} MoCatalogState;
+
+/* What is left out: the switchable kinds and the drift_ignore patterns. */
+typedef struct MoCatalogFilter
+{
+	bool		privileges;		/* migrate_ops.track_privileges */
+	bool		comments;		/* migrate_ops.track_comments */
+	int			npatterns;
+	int		   *pattern_kinds;	/* MoKind, or -1 for any kind */
+	void	  **patterns;		/* compiled regular expressions (regex_t *) */
+} MoCatalogFilter;
+
+/* Flags of MoCatalogCaptureExt(). */
+#define MO_CAPTURE_DEFINITIONS	0x01	/* keep every object's definition */
+#define MO_CAPTURE_DETAIL		0x02	/* build detail for kept objects */
+#define MO_CAPTURE_DROP			0x04	/* build drop SQL for kept objects */
+
+/*
+ * Reads the catalog in a few whole-database passes and returns its tracked
+ * objects, allocated in a new child of CurrentMemoryContext.  schemas (a
+ * List of names, NIL for the default set) restricts the schemas; filter may
+ * be NULL (everything tracked).  Definitions are kept for every object
+ * with MO_CAPTURE_DEFINITIONS, else only for objects that are not in ref
+ * with the same hash (all a comparison needs); with neither, only
+ * identities and hashes are kept.  Runs as the current user with
+ * search_path and output settings pinned, so the result never depends on
+ * the session.
+ */
+extern MoCatalogState *MoCatalogCaptureExt(int flags, List *schemas,
+										   const MoCatalogFilter *filter,
+										   const MoCatalogState *ref);
+extern bool MoCatalogIgnored(const MoCatalogFilter *filter, int kind, const char *identity,
+							 int parent_kind, const char *parent);
+extern MoCatalogState *MoCatalogStateCreate(void);
+extern void MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
+							  int parent_kind, const char *parent, const uint8 *hash);
+extern void MoCatalogStateFinish(MoCatalogState *state);
+extern MoCatalogObject *MoCatalogFind(const MoCatalogState *state, int kind, const char *identity);
+extern void MoCatalogFree(MoCatalogState *state);
+extern MoCatalogFilter *MoCatalogFilterGet(bool privileges, bool comments, int n,
+										   const int *kinds, char **patterns);
+
+/*
+ * Walks two states in step and calls cb for every difference: (expected,
+ * NULL) removed, (NULL, actual) added, both: changed.  Returns the count.
+ */
+typedef void (*MoDiffCallback) (void *arg, const MoCatalogObject *expected,
+								const MoCatalogObject *actual);
+extern int	MoCatalogCompare(const MoCatalogState *expected, const MoCatalogState *actual,
+							 MoDiffCallback cb, void *arg);
+
+/*
+ * One difference between two catalog states, in drift()'s shape: kind,
+ * identity, the top-level object it belongs to, change ("added",
+ * "removed", "changed"), expected and actual definitions (NULL when absent).
+ */
+typedef struct MoDriftRow
+{
+	const char *kind;
+	char	   *identity;
+	char	   *parent;
+	const char *change;
+	char	   *expected;
+	char	   *actual;
+} MoDriftRow;
+
+/*
+ * Captures the current catalog with every definition (e.g. for plan()), with
+ * the default filter, in a new child of CurrentMemoryContext (free it with
+ * MoCatalogFree).  Works with or without SPI connected.  To keep a capture
+ * made inside a subtransaction that is rolled back, call it in a context
+ * that outlives the subtransaction.
+ */
+extern MoCatalogState *MoCatalogCapture(void);
+
+/* The differences from before to after (both from MoCatalogCapture()), a List of MoDriftRow *. */
+extern List *MoCatalogDiff(MoCatalogState *before, MoCatalogState *after);
+
+/* ---- drift.c: fingerprints, snapshots, drift (DESIGN §2) ---- */
+extern bool mo_track_privileges;
+extern bool mo_track_comments;
+extern void DriftInit(void);
+
+/* Current fingerprint (hex SHA-256) of the default tracked set, palloc'd. */
+extern char *MoFingerprintNow(void);
+
+/*
+ * Stores a snapshot of the current catalog and returns its id; it becomes
+ * the drift baseline.  Writes as the extension owner; works with or
+ * without SPI connected.
+ */
+extern int64 MoSnapshotTake(const char *label);
+
+/* The default filter: GUCs and migrate_ops.drift_ignore (SPI connected). */
+extern MoCatalogFilter *MoDriftFilter(void);
+
+/*
+ * Ledger hooks (SPI connected, as the extension owner).  Before a
+ * migration: capture the schema (in CurrentMemoryContext) and record
+ * fingerprint_before.  After a recorded change: record fingerprint_after and
+ * the changes (against before, or the last snapshot when before is NULL)
+ * when version is given, and take the snapshot that moves the baseline
+ * (recorded as taken by role, the caller).
+ * Both do nothing on a schema without the drift tables (0.1.0).
+ */
+#define MO_RECORD_FINGERPRINT	0x01	/* set the ledger row's fingerprint_after */
+#define MO_RECORD_CHANGES		0x02	/* and its changes */
+extern MoCatalogState *MoLedgerCaptureBefore(const char *version);
+extern void MoLedgerRecordAfter(const char *version, MoCatalogState *before,
+								const char *source, const char *role, int what);
 
 /*
  * Running a script's statements the way apply() does (also used by plan()):
