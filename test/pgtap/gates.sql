@@ -4,7 +4,7 @@
 -- its event included), staging warnings, check_backups(), health() and
 -- ready() in each state, privileges.  Every error path with its SQLSTATE.
 BEGIN;
-SELECT plan(157);
+SELECT plan(170);
 
 -- the checks of a preflight() as (check, ok) and one check's detail
 CREATE FUNCTION pg_temp.pf(v text, s text) RETURNS TABLE (c text, ok boolean)
@@ -213,6 +213,22 @@ SELECT is(pg_temp.detail('ordering', '6', 'SELECT 1', '[{"version":"1"},{"versio
           'with the repository list: pending and listed rolled-back earlier versions, in natural order; later ones ignored');
 SELECT is(pg_temp.ok('ordering', '6', 'SELECT 1', '[{"version":"2"}]'), false, 'ordering fails (it only warns)');
 
+-- ---------------------------------------------------------------- preflight: drift (live drift() against the latest snapshot)
+SELECT migrate_ops.accept_drift('pgTAP: the tables made above are the baseline');
+SELECT ok(pg_temp.ok('drift'), 'no drift after accept_drift()');
+SELECT matches(pg_temp.detail('drift'), '^the catalog matches snapshot \d+ of ', '... against the latest snapshot');
+CREATE SEQUENCE tap_out_of_band_seq;
+SELECT ok(NOT pg_temp.ok('drift'), 'an out-of-band CREATE SEQUENCE is drift');
+SELECT matches(pg_temp.detail('drift'), '^\d+ objects? differs? from snapshot \d+ of .*sequence public\.tap_out_of_band_seq added.*; see migrate_ops\.drift\(\), then repair it or migrate_ops\.accept_drift\(\)$',
+               '... named in the detail');
+SET migrate_ops.environment = production;
+SELECT migrate_ops.record_backup('for drift', 's3://b/d', 1, now() - interval '1 hour');
+SELECT throws_ok($$CALL migrate_ops.apply('7', 'CREATE TABLE tap_seven (id int);')$$, 'MO002',
+                 'deploy of migration "7" refused in production: drift', 'production: drift refuses a deploy');
+DROP SEQUENCE tap_out_of_band_seq;
+SELECT lives_ok($$CALL migrate_ops.apply('7', 'CREATE TABLE tap_seven (id int);')$$, 'repaired: the deploy goes through');
+SET migrate_ops.environment = development;
+
 -- ---------------------------------------------------------------- the gate in production (atomic: rolls back with the caller)
 SET migrate_ops.environment = production;
 SELECT is(pg_temp.detail('environment'),
@@ -266,6 +282,7 @@ SELECT results_eq($$SELECT state, applied_by FROM migrate_ops.migrations WHERE v
 -- two approvals required
 SET migrate_ops.required_approvals = 2;
 CREATE TABLE tap_two (id int); ALTER TABLE tap_two OWNER TO tap_deployer;
+SELECT migrate_ops.accept_drift('pgTAP: tap_two');
 SET ROLE tap_reviewer; SELECT migrate_ops.approve('11', migrate_ops.checksum('TRUNCATE tap_two;')); RESET ROLE;
 SET ROLE tap_deployer;
 SELECT throws_ok($$CALL migrate_ops.apply('11', 'TRUNCATE tap_two;')$$, 'MO002', NULL, 'required_approvals 2: one is not enough');
@@ -359,6 +376,24 @@ SET migrate_ops.backup_max_age = '10min';
 SELECT is((migrate_ops.health()->>'backup_stale')::boolean, true, 'stale backup: health() says so');
 SELECT ok(migrate_ops.ready(), 'stale backup: still ready');
 RESET migrate_ops.backup_max_age;
+
+-- drift, as of the last scan
+SELECT migrate_ops.scan();
+SELECT is((migrate_ops.health()->>'drift')::int, 0, 'a clean scan: drift 0');
+CREATE TABLE tap_drifted (id int);
+SELECT ok(migrate_ops.ready(), 'drift not scanned yet: health() and ready() read the last scan, they do not compute drift');
+SELECT migrate_ops.scan();
+SELECT ok(NOT migrate_ops.ready(), 'drift found by a scan: not ready');
+SELECT results_eq($$SELECT (h->>'drift')::int > 0, h->>'not_ready' ~ '^\["drift: \d+ objects differ from the baseline"\]$',
+                           (h->>'last_scan_age_seconds')::int < 60
+                      FROM migrate_ops.health() h$$,
+                  $$VALUES (true, true, true)$$, 'drift: counted, the reason given, the scan''s age');
+CALL migrate_ops.apply('22', 'CREATE TABLE tap_22 (id int);');
+SELECT is(migrate_ops.health()->'drift', 'null'::jsonb, 'a migration moved the baseline since the scan: drift unknown (null)');
+SELECT ok(migrate_ops.ready(), '... and unknown drift does not make it unready');
+DROP TABLE tap_drifted;
+SELECT migrate_ops.scan();
+SELECT ok(migrate_ops.ready(), 'scanned again: the drift is gone, ready');
 
 -- a failed migration
 SELECT migrate_ops.start('20'); SELECT migrate_ops.fail('20');
