@@ -940,6 +940,8 @@ CheckLocks(Preflight *pf)
 	MoSpiExec("SELECT pg_catalog.to_regclass(f->>'relation')::pg_catalog.oid, f->>'lock_mode'"
 			  "  FROM pg_catalog.jsonb_array_elements($1) f"
 			  " WHERE f->>'relation' IS NOT NULL AND f->>'lock_mode' IS NOT NULL"
+			  "   AND pg_catalog.array_length(pg_catalog.parse_ident(f->>'relation'), 1)"
+			  "       OPERATOR(pg_catalog.=) 2"	/* resolved by lint: schema-qualified */
 			  "   AND pg_catalog.to_regclass(f->>'relation') IS NOT NULL", &args);
 	relids = palloc(sizeof(Oid) * (SPI_processed + 1));
 	needed = palloc(sizeof(LOCKMODE) * (SPI_processed + 1));
