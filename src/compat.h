@@ -44,6 +44,32 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #define MO_CRYPTOHASH_FINAL(ctx, buf, len) pg_cryptohash_final(ctx, buf, len)
 #endif
 
+/* ProcessUtility_hook gained readOnlyTree in 14. */
+#if PG_VERSION_NUM < 140000
+#define MO_PROCESS_UTILITY_ARGS \
+	PlannedStmt *pstmt, const char *queryString, ProcessUtilityContext context, \
+	ParamListInfo params, QueryEnvironment *queryEnv, DestReceiver *dest, \
+	QueryCompletion *qc
+#define MO_PROCESS_UTILITY_CALL(fn) \
+	fn(pstmt, queryString, context, params, queryEnv, dest, qc)
+#else
+#define MO_PROCESS_UTILITY_ARGS \
+	PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define MO_PROCESS_UTILITY_CALL(fn) \
+	fn(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc)
+#endif
+
+/* getObjectIdentity() and getObjectTypeDescription() gained missing_ok in 14. */
+#if PG_VERSION_NUM < 140000
+#define MO_OBJECT_IDENTITY(addr) getObjectIdentity(addr)
+#define MO_OBJECT_TYPE(addr) getObjectTypeDescription(addr)
+#else
+#define MO_OBJECT_IDENTITY(addr) getObjectIdentity(addr, true)
+#define MO_OBJECT_TYPE(addr) getObjectTypeDescription(addr, true)
+#endif
+
 /* String hash keys are asked for with HASH_STRINGS since 14; before, they were the default. */
 #if PG_VERSION_NUM < 140000
 #define HASH_STRINGS 0

@@ -65,6 +65,7 @@ MoCheckEventName(const char *event)
 int64
 MoEmitEvent(const char *event, const char *payload_json)
 {
+	static SPIPlanPtr plan = NULL;	/* emitted often (ddl.out_of_band): keep the plan */
 	MoOwnerState owner;
 	MoArgs		args = {0};
 	char	   *role = MoCurrentRoleName();
@@ -84,8 +85,8 @@ MoEmitEvent(const char *event, const char *payload_json)
 
 	SPI_connect();
 	MoBecomeOwner(&owner);
-	MoSpiExec("INSERT INTO migrate_ops.events (event, payload, created_by)"
-			  " VALUES ($1, $2, $3) RETURNING id", &args);
+	MoSpiExecPlan(&plan, "INSERT INTO migrate_ops.events (event, payload, created_by)"
+				  " VALUES ($1, $2, $3) RETURNING id", &args);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	MoRestoreUser(&owner);
 	SPI_finish();

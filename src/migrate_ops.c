@@ -81,6 +81,7 @@ _PG_init(void)
 	DefineLedgerGucs();
 	LedgerInit();
 	DriftInit();
+	CaptureInit();
 	GatesInit();
 
 	MarkGUCPrefixReserved("migrate_ops");

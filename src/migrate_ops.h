@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "compat.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
@@ -78,6 +79,7 @@ extern void MoArgBool(MoArgs *args, bool value);
 extern void MoArgTimestamptz(MoArgs *args, TimestampTz value, bool isnull);
 extern void MoArgJsonb(MoArgs *args, const char *json);
 extern int	MoSpiExec(const char *sql, MoArgs *args);
+extern int	MoSpiExecPlan(SPIPlanPtr *plan, const char *sql, MoArgs *args);
 extern char *MoSpiGetText(int row, int col);
 
 extern char *MoSha256Hex(const char *data, size_t len);
@@ -342,6 +344,30 @@ extern bool MoLintHasSeverity(List *findings, const char *severity);
 extern bool MoLintAvailable(void);
 extern char *MoLintForLedger(List *statements);
 extern const char *MoLockModeName(LOCKMODE mode);
+
+/* ---- capture.c (DESIGN §3) ---- */
+extern bool mo_capture_ddl;
+extern int	mo_capture_statement_max;
+extern void CaptureInit(void);
+
+/* Who last changed an object, from migrate_ops.ddl_log (see MoDdlAttribution). */
+typedef struct MoAttribution
+{
+	int64		log_id;			/* ddl_log.id of the matching row */
+	TimestampTz logged_at;
+	char	   *role;			/* current_user of the change */
+	char	   *application_name;	/* NULL when unknown */
+	char	   *migration;		/* NULL = out-of-band */
+	char	   *command_tag;	/* e.g. "ALTER TABLE" */
+	bool		by_parent;		/* matched through parent_identity */
+} MoAttribution;
+
+extern bool MoDdlAttribution(const char *identity, const char *parent_identity,
+							 MoAttribution *out);
+extern bool MoDdlAttributionFor(const char *identity, const char *parent_identity,
+								const char *const *tags, MoAttribution *out);
+extern bool MoCaptureSuspend(bool suspend);
+extern int64 MoDdlLogPrune(TimestampTz older_than, int limit);
 
 /* ---- gates.c: environment, approvals, backups, preflight, health ---- */
 

@@ -13,7 +13,9 @@
  * advances are the one thing a rollback does not undo.
  *
  * Rows come back in one result with a section column: 'statement' (rows,
- * time), 'lock', 'rewrite' and 'error'.
+ * time), 'lock', 'rewrite', 'error', and 'change': the schema changes the
+ * script makes, in drift()'s shape, from a catalog capture before the dry
+ * run and one inside it just before the rollback.
  */
 #include "postgres.h"
 
@@ -430,6 +432,8 @@ migrate_ops_plan(PG_FUNCTION_ARGS)
 	MoStatementTimer timer = {0};
 	ListCell   *lc;
 	int			nestlevel;
+	MoCatalogState *before;
+	MoCatalogState *after;
 
 	InitMaterializedSRF(fcinfo, 0);
 	statements = MoParseScript(script, "the script");
@@ -439,6 +443,7 @@ migrate_ops_plan(PG_FUNCTION_ARGS)
 	SPI_connect();
 	MemoryContextSwitchTo(cxt);
 	SnapshotRelations(&ps);
+	before = MoCatalogCapture();
 
 	/*
 	 * The dry run: a subtransaction that is always rolled back.  An error
@@ -457,11 +462,24 @@ migrate_ops_plan(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	MoMigrationSettingsEnd(nestlevel);
+	after = MoCatalogCapture();	/* in cxt: it outlives the rollback */
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	SPI_finish();
 	MemoryContextSwitchTo(cxt);
+
+	foreach(lc, MoCatalogDiff(before, after))
+	{
+		MoDriftRow *change = (MoDriftRow *) lfirst(lc);
+		PlanRow    *row = AddRow(&ps, "change", NULL);
+
+		row->kind = change->kind;
+		row->object = change->identity;
+		row->detail = (char *) change->change;
+		row->expected = change->expected;
+		row->actual = change->actual;
+	}
 
 	foreach(lc, ps.rows)
 	{

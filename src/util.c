@@ -197,6 +197,35 @@ MoSpiExec(const char *sql, MoArgs *args)
 	return rc;
 }
 
+/*
+ * Like MoSpiExec(), for a statement run often: prepared once per backend as
+ * a generic plan kept in *plan, then executed with args (whose types must be
+ * the same at every call).
+ */
+int
+MoSpiExecPlan(SPIPlanPtr *plan, const char *sql, MoArgs *args)
+{
+	int			rc;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, args ? args->n : 0, args ? args->types : NULL,
+										   CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL)
+			elog(ERROR, "migrate_ops: SPI_prepare failed (%s) for: %s",
+				 SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "migrate_ops: SPI_keepplan failed for: %s", sql);
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, args ? args->values : NULL, args ? args->nulls : NULL, false, 0);
+	if (rc < 0)
+		elog(ERROR, "migrate_ops: SPI failed (%s) for: %s",
+			 SPI_result_code_string(rc), sql);
+	return rc;
+}
+
 /* Returns column col (1-based) of result row row as text, or NULL. */
 char *
 MoSpiGetText(int row, int col)

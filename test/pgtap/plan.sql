@@ -28,7 +28,7 @@ CREATE EVENT TRIGGER pl_log_ddl ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 
     EXECUTE FUNCTION pl_log_ddl();
 
 BEGIN;
-SELECT plan(95);
+SELECT plan(102);
 
 -- Lock modes lint() predicts and plan() observes, on tables (one statement per plan()).
 CREATE FUNCTION pg_temp.lint_locks(script text) RETURNS text LANGUAGE sql AS $$
@@ -142,7 +142,8 @@ RESET timezone;
 
 -- ---------------------------------------------------------------- a script failing midway
 CREATE TEMP TABLE pl_before AS SELECT (SELECT count(*) FROM pl_orders) AS orders,
-    (SELECT status FROM pl_orders WHERE id = 1) AS status1, (SELECT count(*) FROM pl_ddl_log) AS ddl_rows;
+    (SELECT status FROM pl_orders WHERE id = 1) AS status1, (SELECT count(*) FROM pl_ddl_log) AS ddl_rows,
+    (SELECT count(*) FROM migrate_ops.events) AS events, (SELECT count(*) FROM migrate_ops.ddl_log) AS ddl_log_rows;
 SELECT results_eq($$SELECT section, statement, line, command, kind, detail FROM migrate_ops.plan(E'UPDATE pl_orders SET status = ''x'' WHERE id = 1;\nALTER TABLE pl_orders ADD COLUMN y int;\nINSERT INTO pl_orders (id) VALUES (1);\nDROP TABLE pl_orders;') WHERE section IN ('statement', 'error')$$,
                   $$VALUES ('statement', 1, 1, 'UPDATE', NULL, 'UPDATE pl_orders SET status = ''x'' WHERE id = 1'),
                            ('statement', 2, 2, 'ALTER TABLE', NULL, 'ALTER TABLE pl_orders ADD COLUMN y int'),
@@ -173,7 +174,8 @@ SELECT has_table('public', 'pl_loose', 'no table dropped');
 SELECT is((SELECT count(*) FROM pl_orders), (SELECT orders FROM pl_before), 'no row deleted');
 SELECT is((SELECT count(*) FROM pl_customers WHERE name = 'gone'), 0::bigint, 'no row updated');
 SELECT is((SELECT count(*) FROM migrate_ops.migrations), 0::bigint, 'no ledger row');
-SELECT is((SELECT count(*) FROM migrate_ops.events), 0::bigint, 'no event');
+SELECT is((SELECT count(*) FROM migrate_ops.events), (SELECT events FROM pl_before), 'no event');
+SELECT is((SELECT count(*) FROM migrate_ops.ddl_log), (SELECT ddl_log_rows FROM pl_before), 'no row in migrate_ops.ddl_log');
 SELECT is((SELECT count(*) FROM pl_ddl_log), (SELECT ddl_rows FROM pl_before), 'no row from the team''s event trigger');
 SELECT is(current_setting('search_path'), '"$user", public', 'no setting changed');
 SELECT is((SELECT count(*) FROM migrate_ops.plan($$SELECT nextval('pl_seq'); SELECT nextval('pl_seq')$$) WHERE section = 'statement'), 2::bigint,
@@ -251,6 +253,35 @@ SELECT throws_ok($$SELECT * FROM migrate_ops.plan('CREATE TABLE pl_x (id int); C
                  'a statement that cannot run in a transaction: 25001');
 SELECT throws_ok($$SELECT * FROM migrate_ops.plan(repeat('SELECT 1;', 2 * 1024 * 1024))$$, '54000', NULL, 'over migrate_ops.max_script_size: 54000');
 SELECT hasnt_table('public', 'pl_x', 'refused scripts ran nothing');
+
+-- Schema changes in drift()'s shape (the 'change' section), and still nothing persists.
+SELECT set_eq(
+    $$SELECT kind, object, detail FROM migrate_ops.plan($s$
+        CREATE TABLE pl_new (id int PRIMARY KEY);
+        ALTER TABLE pl_orders ADD COLUMN due date;
+        ALTER TABLE pl_orders ALTER COLUMN note TYPE varchar(40);
+        DROP INDEX pl_orders_status;
+      $s$) WHERE section = 'change'$$,
+    $$VALUES ('table', 'public.pl_new', 'added'), ('column', 'public.pl_new.id', 'added'),
+             ('constraint', 'pl_new_pkey on public.pl_new', 'added'), ('privilege', 'table public.pl_new', 'added'),
+             ('column', 'public.pl_orders.due', 'added'), ('column', 'public.pl_orders.note', 'changed'),
+             ('index', 'public.pl_orders_status', 'removed')$$,
+    'plan() reports every schema change the script would make, by kind and identity');
+SELECT ok((SELECT expected LIKE '%varchar(20)%' OR expected LIKE '%character varying(20)%'
+             FROM migrate_ops.plan('ALTER TABLE pl_orders ALTER COLUMN note TYPE varchar(40)') WHERE section = 'change'),
+          'a changed column shows its definition before ...');
+SELECT ok((SELECT actual LIKE '%character varying(40)%'
+             FROM migrate_ops.plan('ALTER TABLE pl_orders ALTER COLUMN note TYPE varchar(40)') WHERE section = 'change'),
+          '... and after');
+SELECT is((SELECT count(*) FROM migrate_ops.plan('SELECT 1; UPDATE pl_orders SET total = total') WHERE section = 'change'),
+          0::bigint, 'a script that changes no schema reports no change');
+SELECT set_eq($$SELECT kind, object FROM migrate_ops.plan($s$CREATE TABLE pl_half (id int); SELECT 1/0;$s$) WHERE section = 'change'$$,
+              $$VALUES ('table', 'public.pl_half'), ('column', 'public.pl_half.id'), ('privilege', 'table public.pl_half')$$,
+              'a failing script reports the changes made before the failure');
+SELECT ok(to_regclass('pl_new') IS NULL AND to_regclass('pl_half') IS NULL
+          AND to_regclass('pl_orders_status') IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'pl_orders'::regclass AND attname = 'due'),
+          'after all those plans the schema is unchanged');
 
 SELECT * FROM finish();
 ROLLBACK;
