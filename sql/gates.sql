@@ -30,7 +30,7 @@ SELECT count(*) AS ledger_rows FROM migrate_ops.migrations;
 -- ... but the refusal was committed as an event, for the team
 SELECT event, payload->>'version' AS version, payload->>'role' AS role,
        jsonb_path_query_array(payload, '$.checks[*].check') AS checks
-  FROM migrate_ops.events ORDER BY id;
+  FROM migrate_ops.events WHERE event LIKE 'preflight.%' ORDER BY id;
 
 -- a backup and another role's approval unblock it
 SELECT migrate_ops.record_backup('nightly', 's3://backups/regress/nightly', 1048576, now() - interval '3 hours') AS backup_id;
