@@ -82,6 +82,8 @@ _PG_init(void)
 	LedgerInit();
 	DriftInit();
 	CaptureInit();
+	OutboxInit();
+	WorkerInit();
 	GatesInit();
 
 	MarkGUCPrefixReserved("migrate_ops");
