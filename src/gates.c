@@ -62,9 +62,6 @@ PG_FUNCTION_INFO_V1(migrate_ops_ready);
 /* Items named in one check's detail before "and N more". */
 #define DETAIL_ITEMS		5
 
-/* The type of the worker's processes in pg_stat_activity (worker.c). */
-#define WORKER_BACKEND_TYPE	"migrate_ops worker"
-
 /* ---- settings ---- */
 
 /* What this database is: development, staging or production. */
@@ -468,6 +465,8 @@ migrate_ops_record_backup(PG_FUNCTION_ARGS)
 	id = SpiInt64(0, 1);
 	MoRestoreUser(&owner);
 	SPI_finish();
+	/* the worker learns when this backup goes stale */
+	MoWakeWorkerAtCommit();
 	PG_RETURN_INT64(id);
 }
 
@@ -493,7 +492,7 @@ MoCheckBackups(TimestampTz *next_check)
 	{
 		MoArgInt4(&args, max_age);
 		MoSpiExec("SELECT id, stale_notified_at IS NOT NULL,"
-				  "       taken_at OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $1)"
+				  "       (taken_at OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $1))"
 				  "         OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp(),"
 				  "       taken_at OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $1)"
 				  "  FROM migrate_ops.backups ORDER BY taken_at DESC, id DESC LIMIT 1", &args);
@@ -1419,6 +1418,7 @@ typedef struct Health
 	int64		drift;			/* -1: no scan, or the baseline moved since */
 	char	   *last_scan_at;	/* JSON string, or NULL */
 	double		last_scan_age;	/* NAN without a scan */
+	bool		worker_expected;	/* preloaded, and migrate_ops.databases lists this one */
 	bool		worker_alive;
 	int64		backlog;		/* -1 without an outbox */
 	int64		dead;
@@ -1436,20 +1436,6 @@ NotReady(Health *h, const char *reason)
 {
 	appendStringInfo(&h->reasons, "%s%s", h->ready ? "" : ", ", MoJsonQuote(reason));
 	h->ready = false;
-}
-
-/* True when this database's worker process runs. */
-static bool
-WorkerAlive(void)
-{
-	MoArgs		args = {0};
-
-	MoArgInt8(&args, (int64) MyDatabaseId);
-	MoArgText(&args, WORKER_BACKEND_TYPE);
-	MoSpiExec("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity"
-			  " WHERE datid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
-			  "   AND backend_type OPERATOR(pg_catalog.=) $2)", &args);
-	return SpiBool(0, 1);
 }
 
 /*
@@ -1533,8 +1519,8 @@ HealthCompute(Health *h, Jsonb *expected)
 		MoSpiExec("SELECT pg_catalog.count(*) FILTER (WHERE state OPERATOR(pg_catalog.=) 'pending'),"
 				  "       pg_catalog.count(*) FILTER (WHERE state OPERATOR(pg_catalog.=) 'dead'),"
 				  "       pg_catalog.count(*) FILTER (WHERE state OPERATOR(pg_catalog.=) 'pending'"
-				  "         AND next_attempt_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
-				  "             OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
+				  "         AND next_attempt_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp()"
+				  "             OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)))"
 				  "  FROM migrate_ops.outbox"
 				  " WHERE state OPERATOR(pg_catalog.=) ANY ('{pending,dead}')", &args);
 		h->backlog = SpiInt64(0, 1);
@@ -1556,8 +1542,9 @@ HealthCompute(Health *h, Jsonb *expected)
 			(isnan(h->backup_age) || h->backup_age >= mo_backup_max_age);
 	}
 
+	h->worker_expected = gates_preloaded && MoWorkerServesDatabase(get_database_name(MyDatabaseId));
 	if (gates_preloaded)
-		h->worker_alive = WorkerAlive();
+		h->worker_alive = MoWorkerIsRunning(MyDatabaseId);
 
 	MoRestoreUser(&owner);
 
@@ -1570,9 +1557,9 @@ HealthCompute(Health *h, Jsonb *expected)
 	if (h->drift > 0)
 		NotReady(h, psprintf("drift: %lld object%s differ%s from the baseline", (long long) h->drift,
 							 h->drift == 1 ? "" : "s", h->drift == 1 ? "s" : ""));
-	if (gates_preloaded && !h->worker_alive)
+	if (h->worker_expected && !h->worker_alive)
 		NotReady(h, "the background worker is not running");
-	if (gates_preloaded && h->overdue > 0)
+	if (h->worker_expected && h->overdue > 0)
 		NotReady(h, psprintf("%lld notification%s overdue by more than %d s", (long long) h->overdue,
 							 h->overdue == 1 ? "" : "s", OUTBOX_OVERDUE_S));
 
@@ -1630,7 +1617,7 @@ migrate_ops_health(PG_FUNCTION_ARGS)
 	JsonAge(&buf, "last_scan_age_seconds", h.last_scan_age);
 	appendStringInfo(&buf, ", \"preloaded\": %s, \"worker_alive\": %s",
 					 gates_preloaded ? "true" : "false",
-					 gates_preloaded ? (h.worker_alive ? "true" : "false") : "null");
+					 h.worker_expected ? (h.worker_alive ? "true" : "false") : "null");
 	JsonCount(&buf, "outbox_backlog", h.backlog);
 	JsonCount(&buf, "outbox_dead", h.dead);
 	JsonCount(&buf, "outbox_overdue", h.overdue);

@@ -176,6 +176,7 @@ extern int	mo_retention;
 extern void WorkerInit(void);
 extern void MoWakeWorkerAtCommit(void);
 extern bool MoWorkerIsRunning(Oid dboid);
+extern bool MoWorkerServesDatabase(const char *name);
 
 /* ---- ledger.c ---- */
 extern void LedgerInit(void);

@@ -4,7 +4,7 @@
 -- its event included), staging warnings, check_backups(), health() and
 -- ready() in each state, privileges.  Every error path with its SQLSTATE.
 BEGIN;
-SELECT plan(170);
+SELECT plan(173);
 
 -- the checks of a preflight() as (check, ok) and one check's detail
 CREATE FUNCTION pg_temp.pf(v text, s text) RETURNS TABLE (c text, ok boolean)
@@ -391,9 +391,22 @@ SELECT results_eq($$SELECT (h->>'drift')::int > 0, h->>'not_ready' ~ '^\["drift:
 CALL migrate_ops.apply('22', 'CREATE TABLE tap_22 (id int);');
 SELECT is(migrate_ops.health()->'drift', 'null'::jsonb, 'a migration moved the baseline since the scan: drift unknown (null)');
 SELECT ok(migrate_ops.ready(), '... and unknown drift does not make it unready');
-DROP TABLE tap_drifted;
 SELECT migrate_ops.scan();
-SELECT ok(migrate_ops.ready(), 'scanned again: the drift is gone, ready');
+SELECT ok(migrate_ops.ready(), 'scanned again: the new baseline (taken by apply()) has the table, no drift, ready');
+SELECT is((migrate_ops.health()->>'drift')::int, 0, '... drift 0');
+
+-- the outbox: backlog, dead, and overdue (due for more than 5 minutes: nobody delivers)
+INSERT INTO migrate_ops.outbox (event_id, event, channel, payload, state, next_attempt_at)
+VALUES (1, 'tap.test', 'tap', '{}', 'pending', now() + interval '1 hour'),
+       (1, 'tap.test', 'tap', '{}', 'dead', now()),
+       (1, 'tap.test', 'tap', '{}', 'pending', now() - interval '10 minutes');
+SELECT results_eq($$SELECT (h->>'outbox_backlog')::int, (h->>'outbox_dead')::int, (h->>'outbox_overdue')::int, h->'not_ready'
+                      FROM migrate_ops.health() h$$,
+                  $$VALUES (2, 1, 1, '["1 notification overdue by more than 300 s"]'::jsonb)$$,
+                  'outbox: counted; an overdue delivery (the worker is stuck) makes it unready');
+DELETE FROM migrate_ops.outbox WHERE channel = 'tap' AND state = 'pending';
+SELECT ok(migrate_ops.ready(), 'a dead delivery alone does not');
+DELETE FROM migrate_ops.outbox WHERE channel = 'tap';
 
 -- a failed migration
 SELECT migrate_ops.start('20'); SELECT migrate_ops.fail('20');
