@@ -79,7 +79,26 @@ it_ok "the database owner cannot ALTER DATABASE ... SET migrate_ops.environment 
 it_expect "SHOW migrate_ops.environment" production "still production"
 mo_psql -d postgres -c "ALTER DATABASE it_gates OWNER TO postgres" -c "DROP ROLE it_gates_owner" >/dev/null
 
-# 4. A cluster without shared_preload_libraries: every function works, there is no worker,
+# 4. The worker: backup.stale once when the newest backup goes stale, in a database it learned
+#    is production from ALTER DATABASE after it started; ready() while it runs, not after it died.
+it_wait "SELECT migrate_ops.health()->>'worker_alive'" true 20
+it_expect "SELECT migrate_ops.ready()" t "the worker runs: ready"
+it_val "DELETE FROM migrate_ops.backups;
+        SELECT migrate_ops.record_backup('stale soon', 's3://b/2', 1000, now() - interval '24 hours' + interval '2 seconds')" >/dev/null
+it_expect "SELECT count(*) FROM migrate_ops.events WHERE event = 'backup.stale'" 0 "the backup is fresh: no backup.stale yet"
+it_wait "SELECT count(*) FROM migrate_ops.events WHERE event = 'backup.stale'" 1 15
+it_expect "SELECT payload->>'label' || ' ' || (payload->>'max_age_seconds') || ' ' || created_by FROM migrate_ops.events WHERE event = 'backup.stale'" \
+    "stale soon 86400 postgres" "the worker emitted backup.stale when the backup went stale"
+sleep 1.5
+it_expect "SELECT count(*) FROM migrate_ops.events WHERE event = 'backup.stale'" 1 "once"
+wpid=$(it_val "SELECT pid FROM migrate_ops.worker_status() WHERE database = current_database()")
+it_val "SELECT pg_terminate_backend($wpid)" >/dev/null
+it_wait "SELECT migrate_ops.ready()::text || ' ' || (migrate_ops.health()->>'not_ready')" 'false ["the background worker is not running"]' 5
+it_ok "worker $wpid terminated: not ready, and health() says why"
+it_wait "SELECT migrate_ops.ready()" t 20
+it_ok "the launcher restarted the worker: ready again"
+
+# 5. A cluster without shared_preload_libraries: every function works, there is no worker,
 #    and ready() does not wait for one.
 np=$MO_WORK/nopreload
 mkdir -p "$np/data" "$np/sock"
