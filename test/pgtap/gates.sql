@@ -4,7 +4,7 @@
 -- its event included), staging warnings, check_backups(), health() and
 -- ready() in each state, privileges.  Every error path with its SQLSTATE.
 BEGIN;
-SELECT plan(173);
+SELECT plan(176);
 
 -- the checks of a preflight() as (check, ok) and one check's detail
 CREATE FUNCTION pg_temp.pf(v text, s text) RETURNS TABLE (c text, ok boolean)
@@ -80,6 +80,7 @@ SELECT throws_ok($$SELECT migrate_ops.record_backup('n', 's3://b/1', 0)$$, '2202
 SELECT throws_ok($$SELECT migrate_ops.record_backup('', 's3://b/1', 1)$$, '22023', NULL, 'record_backup: empty label');
 SELECT throws_ok($$SELECT migrate_ops.record_backup(repeat('l', 256), 's3://b/1', 1)$$, '22023', NULL, 'record_backup: 256-byte label');
 SELECT throws_ok($$SELECT migrate_ops.record_backup('n', '', 1)$$, '22023', NULL, 'record_backup: empty location');
+SELECT throws_ok($$SELECT migrate_ops.record_backup('n', repeat('l', 4097), 1)$$, '22023', NULL, 'record_backup: 4 kB location');
 SELECT throws_ok($$SELECT migrate_ops.record_backup('n', 's3://b/1', 1, now() + interval '1 day')$$, '22023',
                  'taken_at is in the future', 'record_backup: taken_at in the future');
 SELECT throws_ok($$SELECT migrate_ops.record_backup('n', 's3://b/1', 1, 'infinity')$$, '22023', NULL, 'record_backup: infinity');
@@ -140,6 +141,8 @@ SELECT throws_ok($$SELECT * FROM migrate_ops.preflight('nope')$$, '42704', 'migr
                  'preflight of an unknown version without a script: 42704');
 SELECT throws_ok($$SELECT * FROM migrate_ops.preflight(E'1\n')$$, '22023', NULL, 'preflight: bad version');
 SELECT throws_ok($$SELECT * FROM migrate_ops.preflight('3', 'CREAT TABLE x ()')$$, '42601', NULL, 'preflight: syntax error');
+SELECT throws_ok($$SELECT * FROM migrate_ops.preflight('3', repeat('SELECT 1;', 2 * 1024 * 1024))$$, '54000', NULL,
+                 'preflight: a script over migrate_ops.max_script_size');
 SELECT throws_ok($$SELECT * FROM migrate_ops.preflight('3', 'SELECT 1', '{"version":"1"}')$$, '22023', NULL,
                  'preflight: a malformed repository list');
 SELECT throws_ok($$SELECT * FROM migrate_ops.preflight('3', 'SELECT 1', '[{"version":""}]')$$, '22023', NULL,
@@ -429,6 +432,7 @@ SELECT results_eq($$SELECT (h->>'pending')::int, h->'not_ready' FROM migrate_ops
                   $$VALUES (2, '["2 pending migrations"]'::jsonb)$$, 'pending: counted (applied and baselined are not)');
 SELECT ok(migrate_ops.ready('[{"version":"1"},{"version":"21"}]'), 'every listed version applied: ready');
 SELECT throws_ok($$SELECT migrate_ops.ready('[{"nope":1}]')$$, '22023', NULL, 'ready: a malformed list is 22023');
+SELECT throws_ok($$SELECT migrate_ops.health('{"version":"1"}')$$, '22023', NULL, 'health: a list that is not an array is 22023');
 
 -- privileges: a monitoring role with EXECUTE only
 SET ROLE tap_monitor;
