@@ -98,6 +98,18 @@ it_ok "worker $wpid terminated: not ready, and health() says why"
 it_wait "SELECT migrate_ops.ready()" t 20
 it_ok "the launcher restarted the worker: ready again"
 
+# pg_dump keeps approvals and the backup registry (extension configuration tables).
+it_val "SELECT migrate_ops.approve('9', repeat('ab', 32), 'kept by pg_dump')" >/dev/null
+"$MO_BIN/pg_dump" -U postgres -Fc -f "$MO_WORK/it_gates.dump" "$IT_DB"
+mo_psql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS it_gates_restored" \
+    -c "CREATE DATABASE it_gates_restored" >/dev/null
+"$MO_BIN/pg_restore" -U postgres --exit-on-error -d it_gates_restored "$MO_WORK/it_gates.dump" || it_fail "pg_restore failed"
+got=$(mo_psql -At -d it_gates_restored -c "SELECT (SELECT string_agg(version || ':' || note, ',') FROM migrate_ops.approvals)
+        || ' ' || (SELECT string_agg(label || ':' || (stale_notified_at IS NOT NULL), ',') FROM migrate_ops.backups)")
+[ "$got" = "9:kept by pg_dump stale soon:true" ] || it_fail "restored approvals and backups: $got"
+it_ok "pg_dump/pg_restore keep approvals and backups (and that backup.stale was sent)"
+mo_psql -d postgres -c "DROP DATABASE it_gates_restored WITH (FORCE)" >/dev/null
+
 # 5. A cluster without shared_preload_libraries: every function works, there is no worker,
 #    and ready() does not wait for one.
 np=$MO_WORK/nopreload
