@@ -1430,12 +1430,74 @@ typedef struct Health
 	StringInfoData reasons;		/* JSON array elements: why not ready */
 } Health;
 
+/* The health query's kept plan, and the shape of the schema it was made for. */
+static SPIPlanPtr health_plan = NULL;
+static int	health_shape = -1;
+
 /* Adds a reason why the database is not ready. */
 static void
 NotReady(Health *h, const char *reason)
 {
 	appendStringInfo(&h->reasons, "%s%s", h->ready ? "" : ", ", MoJsonQuote(reason));
 	h->ready = false;
+}
+
+/*
+ * Prepares (and keeps for the session) the health query for a schema of
+ * this shape: bit 1, drift's scans and snapshots; bit 2, the outbox.
+ */
+static SPIPlanPtr
+HealthPlan(int shape)
+{
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "SELECT m.failed, m.running, s.status, s.drift, s.at, s.age, s.current,"
+						   "       o.backlog, o.dead, o.overdue, b.at, b.age"
+						   "  FROM (SELECT pg_catalog.count(*) FILTER (WHERE NOT alive) AS failed,"
+						   "               pg_catalog.count(*) FILTER (WHERE alive) AS running"
+						   "          FROM (SELECT m.state OPERATOR(pg_catalog.=) 'running' AND "
+						   BACKEND_ALIVE("m") " AS alive"
+						   "                  FROM migrate_ops.migrations m"
+						   "                 WHERE m.state OPERATOR(pg_catalog.=) ANY ('{failed,running}')) x) m");
+	if (shape & 1)
+		appendStringInfoString(&sql,
+							   " LEFT JOIN LATERAL (SELECT s.status,"
+							   "       s.added OPERATOR(pg_catalog.+) s.removed OPERATOR(pg_catalog.+) s.changed AS drift,"
+							   "       pg_catalog.to_jsonb(s.scanned_at)::text AS at,"
+							   "       EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) s.scanned_at)::float8 AS age,"
+							   "       s.snapshot_id IS NOT DISTINCT FROM (SELECT pg_catalog.max(id) FROM migrate_ops.snapshots) AS current"
+							   "  FROM migrate_ops.scans s ORDER BY s.id DESC LIMIT 1) s ON true");
+	else
+		appendStringInfoString(&sql,
+							   " CROSS JOIN (SELECT NULL::text AS status, NULL::integer AS drift, NULL::text AS at,"
+							   "                    NULL::float8 AS age, NULL::boolean AS current) s");
+	if (shape & 2)
+		appendStringInfo(&sql,
+						 " CROSS JOIN (SELECT (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+						 "                      WHERE state OPERATOR(pg_catalog.=) 'pending') AS backlog,"
+						 "                    (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+						 "                      WHERE state OPERATOR(pg_catalog.=) 'dead') AS dead,"
+						 "                    (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+						 "                      WHERE state OPERATOR(pg_catalog.=) 'pending'"
+						 "                        AND next_attempt_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp()"
+						 "                            OPERATOR(pg_catalog.-) '%d s'::pg_catalog.interval)) AS overdue) o",
+						 OUTBOX_OVERDUE_S);
+	else
+		appendStringInfoString(&sql,
+							   " CROSS JOIN (SELECT NULL::bigint AS backlog, NULL::bigint AS dead, NULL::bigint AS overdue) o");
+	appendStringInfoString(&sql,
+						   " LEFT JOIN LATERAL (SELECT pg_catalog.to_jsonb(taken_at)::text AS at,"
+						   "       EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) taken_at)::float8 AS age"
+						   "  FROM migrate_ops.backups ORDER BY taken_at DESC, id DESC LIMIT 1) b ON true");
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "migrate_ops: could not prepare the health query: %s",
+			 SPI_result_code_string(SPI_result));
+	pfree(sql.data);
+	return plan;
 }
 
 /*
@@ -1450,6 +1512,8 @@ HealthCompute(Health *h, Jsonb *expected)
 	char	  **versions = NULL;
 	char	  **checksums;
 	int			nexpected = 0;
+	bool		isnull;
+	int			shape;
 
 	memset(h, 0, sizeof(*h));
 	h->pending = h->drift = h->backlog = h->dead = h->overdue = -1;
@@ -1463,13 +1527,48 @@ HealthCompute(Health *h, Jsonb *expected)
 	pgstat_clear_backend_activity_snapshot();
 	MoBecomeOwner(&owner);
 
-	MoSpiExec("SELECT pg_catalog.count(*) FILTER (WHERE NOT alive),"
-			  "       pg_catalog.count(*) FILTER (WHERE alive)"
-			  "  FROM (SELECT m.state OPERATOR(pg_catalog.=) 'running' AND " BACKEND_ALIVE("m") " AS alive"
-			  "          FROM migrate_ops.migrations m"
-			  "         WHERE m.state OPERATOR(pg_catalog.=) ANY ('{failed,running}')) s", NULL);
+	/*
+	 * One statement, index lookups only: the ledger's failed and running
+	 * rows, the latest scan, the outbox's pending and dead rows (partial
+	 * indexes: never a scan of the sent ones), the newest backup.  A part
+	 * whose table this schema does not have (an older version) reads NULL.
+	 * Its plan is kept for the session (planning would cost more than
+	 * running it), and made again when the schema's shape changes.
+	 */
+	shape = (MoTableExists("scans") && MoTableExists("snapshots") ? 1 : 0) |
+		(MoTableExists("outbox") ? 2 : 0);
+	if (health_plan == NULL || health_shape != shape)
+	{
+		if (health_plan != NULL)
+			SPI_freeplan(health_plan);
+		health_plan = NULL;
+		health_plan = HealthPlan(shape);
+		health_shape = shape;
+	}
+	if (SPI_execute_plan(health_plan, NULL, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "migrate_ops: the health query failed");
 	h->failed = SpiInt64(0, 1);
 	h->running = SpiInt64(0, 2);
+	if (MoSpiGetText(0, 3) != NULL)
+	{
+		h->last_scan_at = MemoryContextStrdup(outer, MoSpiGetText(0, 5));
+		h->last_scan_age = SpiFloat8(0, 6);
+		if (strcmp(MoSpiGetText(0, 3), "no_baseline") != 0 && SpiBool(0, 7))
+			h->drift = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	}
+	if (MoSpiGetText(0, 8) != NULL)
+	{
+		h->backlog = SpiInt64(0, 8);
+		h->dead = SpiInt64(0, 9);
+		h->overdue = SpiInt64(0, 10);
+	}
+	if (MoSpiGetText(0, 11) != NULL)
+	{
+		h->backup_at = MemoryContextStrdup(outer, MoSpiGetText(0, 11));
+		h->backup_age = SpiFloat8(0, 12);
+	}
+	h->backup_stale = mo_backup_max_age > 0 &&
+		(isnan(h->backup_age) || h->backup_age >= mo_backup_max_age);
 
 	if (expected)
 	{
@@ -1493,53 +1592,6 @@ HealthCompute(Health *h, Jsonb *expected)
 		for (uint64 i = 0; i < SPI_processed; i++)
 			if (baseline == NULL || MoVersionCompare(MoSpiGetText(i, 1), baseline) > 0)
 				h->pending++;
-	}
-
-	if (MoTableExists("scans"))
-	{
-		MoSpiExec("SELECT s.status, s.added OPERATOR(pg_catalog.+) s.removed OPERATOR(pg_catalog.+) s.changed,"
-				  "       pg_catalog.to_jsonb(s.scanned_at)::text,"
-				  "       EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) s.scanned_at)::float8,"
-				  "       s.snapshot_id IS NOT DISTINCT FROM (SELECT pg_catalog.max(id) FROM migrate_ops.snapshots)"
-				  "  FROM migrate_ops.scans s ORDER BY s.id DESC LIMIT 1", NULL);
-		if (SPI_processed == 1)
-		{
-			h->last_scan_at = MemoryContextStrdup(outer, MoSpiGetText(0, 3));
-			h->last_scan_age = SpiFloat8(0, 4);
-			if (strcmp(MoSpiGetText(0, 1), "no_baseline") != 0 && SpiBool(0, 5))
-				h->drift = SpiInt64(0, 2);
-		}
-	}
-
-	if (MoTableExists("outbox"))
-	{
-		MoArgs		args = {0};
-
-		MoArgInt4(&args, OUTBOX_OVERDUE_S);
-		MoSpiExec("SELECT pg_catalog.count(*) FILTER (WHERE state OPERATOR(pg_catalog.=) 'pending'),"
-				  "       pg_catalog.count(*) FILTER (WHERE state OPERATOR(pg_catalog.=) 'dead'),"
-				  "       pg_catalog.count(*) FILTER (WHERE state OPERATOR(pg_catalog.=) 'pending'"
-				  "         AND next_attempt_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp()"
-				  "             OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)))"
-				  "  FROM migrate_ops.outbox"
-				  " WHERE state OPERATOR(pg_catalog.=) ANY ('{pending,dead}')", &args);
-		h->backlog = SpiInt64(0, 1);
-		h->dead = SpiInt64(0, 2);
-		h->overdue = SpiInt64(0, 3);
-	}
-
-	if (MoTableExists("backups"))
-	{
-		MoSpiExec("SELECT pg_catalog.to_jsonb(taken_at)::text,"
-				  "       EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) taken_at)::float8"
-				  "  FROM migrate_ops.backups ORDER BY taken_at DESC, id DESC LIMIT 1", NULL);
-		if (SPI_processed == 1)
-		{
-			h->backup_at = MemoryContextStrdup(outer, MoSpiGetText(0, 1));
-			h->backup_age = SpiFloat8(0, 2);
-		}
-		h->backup_stale = mo_backup_max_age > 0 &&
-			(isnan(h->backup_age) || h->backup_age >= mo_backup_max_age);
 	}
 
 	h->worker_expected = gates_preloaded && MoWorkerServesDatabase(get_database_name(MyDatabaseId));
