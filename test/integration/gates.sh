@@ -7,6 +7,14 @@
 # second, small cluster without shared_preload_libraries (no worker).
 set -euo pipefail
 source "$(dirname "$0")/../lib/itest.sh"
+
+# Whatever happens, leave the shared cluster as we found it.
+np=
+it_cleanup() {
+    mo_psql -d postgres -c "ALTER SYSTEM RESET migrate_ops.databases" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+    [ -n "$np" ] && mo_as_owner "$MO_BIN/pg_ctl" -D "$np/data" stop -m immediate >/dev/null 2>&1 || true
+}
+trap it_cleanup EXIT
 it_db it_gates
 
 it_val "CREATE TABLE accounts (id int PRIMARY KEY, balance numeric);
@@ -97,6 +105,12 @@ it_wait "SELECT migrate_ops.ready()::text || ' ' || (migrate_ops.health()->>'not
 it_ok "worker $wpid terminated: not ready, and health() says why"
 it_wait "SELECT migrate_ops.ready()" t 20
 it_ok "the launcher restarted the worker: ready again"
+mo_psql -d "$IT_DB" -c "ALTER SYSTEM SET migrate_ops.databases = 'postgres'" -c "SELECT pg_reload_conf()" >/dev/null
+it_wait "SELECT state FROM migrate_ops.worker_status() WHERE database = current_database()" "not running" 20
+it_expect "SELECT migrate_ops.ready()::text || ' ' || coalesce(migrate_ops.health()->>'worker_alive', 'null')" "true null" \
+    "a database left out of migrate_ops.databases has no worker to wait for: ready, worker_alive null"
+mo_psql -d "$IT_DB" -c "ALTER SYSTEM RESET migrate_ops.databases" -c "SELECT pg_reload_conf()" >/dev/null
+it_wait "SELECT migrate_ops.health()->>'worker_alive'" true 20
 
 # pg_dump keeps approvals and the backup registry (extension configuration tables).
 it_val "SELECT migrate_ops.approve('9', repeat('ab', 32), 'kept by pg_dump')" >/dev/null
@@ -126,8 +140,6 @@ np_port=$(mo_free_port)
     echo "max_connections = 10"
     echo "shared_buffers = 16MB"
 } >>"$np/data/postgresql.conf"
-np_stop() { mo_as_owner "$MO_BIN/pg_ctl" -D "$np/data" stop -m immediate >/dev/null 2>&1 || true; }
-trap np_stop EXIT
 mo_as_owner "$MO_BIN/pg_ctl" -D "$np/data" -l "$np/server.log" start -w -t 60 >/dev/null || { tail -5 "$np/server.log"; it_fail "the second cluster did not start"; }
 np_psql() { "$MO_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$np/sock" -p "$np_port" -U postgres -d postgres "$@"; }
 np_psql -c "CREATE EXTENSION migrate_ops" -c "ALTER DATABASE postgres SET migrate_ops.environment = staging" >/dev/null
@@ -148,5 +160,3 @@ if out=$("$MO_BIN/psql" -X -q -h "$np/sock" -p "$np_port" -U np_owner -d np_db \
 fi
 grep -q 'permission denied to set parameter "migrate_ops.environment"' <<<"$out" || it_fail "wrong error: $out"
 it_ok "the library not loaded yet (a placeholder): still only superusers set the environment"
-np_stop
-trap - EXIT
