@@ -84,6 +84,7 @@ _PG_init(void)
 	CaptureInit();
 	OutboxInit();
 	WorkerInit();
+	GatesInit();
 
 	MarkGUCPrefixReserved("migrate_ops");
 }
