@@ -82,6 +82,7 @@ _PG_init(void)
 	LedgerInit();
 	DriftInit();
 	CaptureInit();
+	ToolsInit();
 
 	MarkGUCPrefixReserved("migrate_ops");
 }
