@@ -338,11 +338,12 @@ typedef void (*ToolWork) (void *arg);
 
 /*
  * Runs work in an internal subtransaction.  On error only that is rolled
- * back and a WARNING says what could not be done; a cancel is re-raised.
- * Returns whether it succeeded.
+ * back and a WARNING says what could not be done (in_tool: during a tool's
+ * statement, which goes on); a cancel is re-raised.  Returns whether it
+ * succeeded.
  */
 static bool
-ToolProtected(ToolWork work, void *arg, const char *what)
+ToolProtectedExt(ToolWork work, void *arg, const char *what, bool in_tool)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -370,15 +371,28 @@ ToolProtected(ToolWork work, void *arg, const char *what)
 
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
-		ereport(WARNING,
-				(errmsg("migrate_ops could not %s: %s (SQLSTATE %s)",
-						what, edata->message, unpack_sql_state(edata->sqlerrcode)),
-				 errdetail("The tool's own statement is not affected; migrate_ops.sync() records its versions later.")));
+		if (in_tool)
+			ereport(WARNING,
+					(errmsg("migrate_ops could not %s: %s (SQLSTATE %s)",
+							what, edata->message, unpack_sql_state(edata->sqlerrcode)),
+					 errdetail("The tool's own statement is not affected."),
+					 errhint("Once the cause is fixed, migrate_ops.sync() records the versions migrate_ops missed.")));
+		else
+			ereport(WARNING,
+					(errmsg("migrate_ops could not %s: %s (SQLSTATE %s)",
+							what, edata->message, unpack_sql_state(edata->sqlerrcode))));
 		FreeErrorData(edata);
 		ok = false;
 	}
 	PG_END_TRY();
 	return ok;
+}
+
+/* ToolProtectedExt() during a tool's statement. */
+static bool
+ToolProtected(ToolWork work, void *arg, const char *what)
+{
+	return ToolProtectedExt(work, arg, what, true);
 }
 
 /* ---- installing the trigger ---- */
@@ -440,16 +454,16 @@ ToolInstallTrigger(void *arg)
 					tools[ia->kind].name, qual)));
 }
 
-/* Installs the triggers on relid (protected); returns whether it worked. */
+/* Installs the triggers on relid (protected; in_tool: for a tool's DDL); returns whether it worked. */
 static bool
-ToolTrack(Oid relid, int kind)
+ToolTrack(Oid relid, int kind, bool in_tool)
 {
 	InstallArg	ia = {relid, kind};
 	char	   *what = psprintf("track the %s ledger %s", tools[kind].name,
 							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 														  get_rel_name(relid)));
 
-	return ToolProtected(ToolInstallTrigger, &ia, what);
+	return ToolProtectedExt(ToolInstallTrigger, &ia, what, in_tool);
 }
 
 /* Sets a claim fence (see MoCaptureClaim). */
@@ -486,7 +500,7 @@ MoToolsDdlCommandEnd(List *relids)
 			continue;
 		}
 		kind = ToolRecognise(relid);
-		if (kind >= 0 && ToolTrack(relid, kind))
+		if (kind >= 0 && ToolTrack(relid, kind, true))
 			fence = true;
 	}
 	if (fence)
@@ -1293,7 +1307,7 @@ TrackAll(List *ledgers)
 	{
 		FoundLedger *f = (FoundLedger *) lfirst(lc);
 
-		if (!f->tracked && ToolTrack(f->relid, f->kind))
+		if (!f->tracked && ToolTrack(f->relid, f->kind, false))
 		{
 			f->tracked = f->enabled = true;
 			n++;
@@ -1467,11 +1481,33 @@ typedef struct SyncArg
 	int			recorded;
 } SyncArg;
 
-/* Records the versions of one ledger the ledger does not know yet (inside ToolProtected). */
+/* One version for SyncVersion(). */
+typedef struct EndArg
+{
+	MoToolRun  *run;
+	const char *state;
+	bool		done;
+} EndArg;
+
+/* MoToolEnd() of one version read by sync() (inside ToolProtectedExt). */
+static void
+SyncVersion(void *arg)
+{
+	EndArg	   *ea = (EndArg *) arg;
+
+	ea->done = MoToolEnd(ea->run, ea->state);
+}
+
+/*
+ * Records the versions of one ledger the ledger does not know yet (inside
+ * ToolProtectedExt); a version that cannot be recorded is skipped with a
+ * WARNING.
+ */
 static void
 SyncLedger(void *arg)
 {
 	SyncArg    *sa = (SyncArg *) arg;
+	EndArg		ea;
 	const FoundLedger *f = sa->ledger;
 	char	   *schema = get_namespace_name(get_rel_namespace(f->relid));
 	char	   *table = get_rel_name(f->relid);
@@ -1494,7 +1530,10 @@ SyncLedger(void *arg)
 		run.finished_at = s->finished_at;
 		run.sync = true;
 		run.no_snapshot = true;
-		if (MoToolEnd(&run, s->state))
+		ea.run = &run;
+		ea.state = s->state;
+		ea.done = false;
+		if (ToolProtectedExt(SyncVersion, &ea, psprintf("record %s", run.version), false) && ea.done)
 		{
 			Datum		values[4];
 			bool		nulls[4] = {false, false, false, false};
@@ -1557,7 +1596,7 @@ migrate_ops_sync(PG_FUNCTION_ARGS)
 								   quote_qualified_identifier(get_namespace_name(get_rel_namespace(f->relid)),
 															  get_rel_name(f->relid)));
 
-		if (ToolProtected(SyncLedger, &sa, what))
+		if (ToolProtectedExt(SyncLedger, &sa, what, false))
 			recorded += sa.recorded;
 	}
 	if (recorded > 0)
