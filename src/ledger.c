@@ -1416,9 +1416,11 @@ LedgerToolChecksumFlag(const MoToolRun *run, const LedgerRow *row, const char *r
  * golang-migrate sets its dirty flag): opens it in this session like
  * start(), so that the DDL that follows, in this transaction or later ones,
  * is attributed to it — or, with rollback, opens the rollback of an applied
- * version (golang-migrate down).  Never waits for, nor fails on, another
- * deploy: the deploy lock is taken only if it is free.  Returns whether the
- * migration is open now.  SPI need not be connected.
+ * version (golang-migrate down).  A version the ledger has as applied is run
+ * again: the tool is the authority on what it runs (after a reset of its
+ * database, say).  Never waits for, nor fails on, another deploy: the
+ * deploy lock is taken only if it is free.  Returns whether the migration is
+ * open now.  SPI need not be connected.
  */
 bool
 MoToolBegin(const MoToolRun *run, bool rollback)
@@ -1459,15 +1461,6 @@ MoToolBegin(const MoToolRun *run, bool rollback)
 	LedgerFetch(run->version, &row);
 	if (rollback)
 		opened = row.found && (strcmp(row.state, "applied") == 0 || strcmp(row.state, "baselined") == 0);
-	else if (row.found && (strcmp(row.state, "applied") == 0 || strcmp(row.state, "baselined") == 0) &&
-			 !(run->repeatable && ChecksumsDiffer(row.checksum, run->checksum)))
-	{
-		if (ChecksumsDiffer(row.checksum, run->checksum))
-			LedgerToolChecksumFlag(run, &row, role);
-		else
-			ereport(NOTICE,
-					(errmsg("migration \"%s\" is already %s, nothing to record", run->version, row.state)));
-	}
 	else if (row.found && strcmp(row.state, "running") == 0)
 		ereport(WARNING,
 				(errmsg("migrate_ops does not track %s migration \"%s\" as running here",
@@ -1484,6 +1477,7 @@ MoToolBegin(const MoToolRun *run, bool rollback)
 			MemoryContextSetParent(recording_before->cxt, TopMemoryContext);
 			recording_before_version = MemoryContextStrdup(TopMemoryContext, run->version);
 		}
+		/* an applied version the tool runs again (its database was reset): a new attempt */
 		LedgerHistory(run->version, "start", row.found ? row.state : NULL, "running", role,
 					  ToolDetail(run, NULL));
 		LedgerEmit("migration.started", run->version, "record", NULL);
@@ -1515,9 +1509,9 @@ MoToolBegin(const MoToolRun *run, bool rollback)
  * Sqitch).  Applied and rolled-back migrations move the drift baseline
  * (unless run->no_snapshot) and, like failures, emit their migration.*
  * event (not for sync()).  An applied version the ledger knows already is
- * left alone (a new checksum re-records a repeatable one and is flagged
- * otherwise).  Returns whether it recorded anything.  SPI need not be
- * connected.
+ * left alone unless the tool ran it again (run->ran) or it is repeatable
+ * with a new checksum; a new checksum without a new run is flagged.
+ * Returns whether it recorded anything.  SPI need not be connected.
  */
 bool
 MoToolEnd(const MoToolRun *run, const char *state)
@@ -1588,12 +1582,12 @@ MoToolEnd(const MoToolRun *run, const char *state)
 		done = false;			/* sync() records only what the ledger does not know */
 	else if (applied || strcmp(state, "baselined") == 0)
 	{
-		if (known && ChecksumsDiffer(row.checksum, run->checksum) && !run->repeatable)
+		if (known && !run->ran && ChecksumsDiffer(row.checksum, run->checksum) && !run->repeatable)
 		{
 			LedgerToolChecksumFlag(run, &row, role);
 			done = false;
 		}
-		else if (known && !ChecksumsDiffer(row.checksum, run->checksum))
+		else if (known && !run->ran && !ChecksumsDiffer(row.checksum, run->checksum))
 			done = false;		/* known already */
 		else
 		{

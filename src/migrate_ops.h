@@ -132,6 +132,7 @@ typedef struct MoToolRun
 	const char *error_sqlstate; /* a failure: SQLSTATE if known */
 	const char *message;		/* a failure's message; a rollback's reason */
 	bool		repeatable;		/* a new checksum is a new run, not an edit (Flyway R__, Sqitch rework) */
+	bool		ran;			/* the tool ran it just now (its DDL was claimed): a known version runs again */
 	bool		sync;			/* sync(): only record what the ledger does not know, no event */
 	bool		no_snapshot;	/* do not move the drift baseline (sync() takes one at most) */
 } MoToolRun;

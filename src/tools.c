@@ -692,7 +692,10 @@ TextChanged(const char *a, const char *b)
 	return strcmp(a, b) != 0;
 }
 
-/* Claims the session's unclaimed DDL for run; the first claimed DDL's time becomes its start. */
+/*
+ * Claims the session's unclaimed DDL for run: the first claimed DDL's time
+ * becomes its start, and having claimed some, the tool ran it now.
+ */
 static int64
 ToolClaim(MoToolRun *run)
 {
@@ -701,6 +704,8 @@ ToolClaim(MoToolRun *run)
 
 	if (n > 0 && (run->started_at == 0 || first_at < run->started_at))
 		run->started_at = first_at;
+	if (n > 0)
+		run->ran = true;
 	return n;
 }
 
@@ -1129,8 +1134,12 @@ HandleSqitch(ToolRow *r)
 	run.started_at = since;
 	run.repeatable = true;		/* a reworked change deploys again with a new script */
 	(void) ToolClaim(&run);
-	if (MoCaptureClaimOthers(run.version, since, &first_at) > 0 && first_at < run.started_at)
-		run.started_at = first_at;
+	if (MoCaptureClaimOthers(run.version, since, &first_at) > 0)
+	{
+		run.ran = true;
+		if (first_at < run.started_at)
+			run.started_at = first_at;
+	}
 
 	if (strcmp(event, "deploy") == 0)
 	{

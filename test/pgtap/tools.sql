@@ -5,7 +5,7 @@
 -- Real transaction boundaries and sessions: test/integration/tools.sh and
 -- tools_dbmate.sh.
 BEGIN;
-SELECT plan(56);
+SELECT plan(59);
 SET LOCAL client_min_messages = warning;   -- the NOTICEs of tracked tables; expected WARNINGs are silenced where they occur
 
 CREATE ROLE tap_tools_intruder;
@@ -113,6 +113,16 @@ VALUES ('p1', 'sha-init', now(), now(), '20260101000000_init');
 SELECT is((SELECT state FROM migrate_ops.migrations WHERE version = 'prisma[tenant_a]:20260101000000_init'), 'applied',
           'the same migration in another schema''s ledger is another version: prisma[tenant_a]:...');
 
+-- prisma migrate reset: the table is re-created and every migration runs again
+DROP TABLE tap_users;
+TRUNCATE _prisma_migrations;
+INSERT INTO _prisma_migrations (id, checksum, started_at, logs, migration_name)
+VALUES ('p1b', 'sha-init', now(), '', '20260101000000_init');
+CREATE TABLE tap_users (id bigint PRIMARY KEY);
+UPDATE _prisma_migrations SET finished_at = now() WHERE id = 'p1b';
+SELECT is((SELECT state || ' ' || attempts FROM migrate_ops.migrations WHERE version = 'prisma:20260101000000_init'),
+          'applied 2', 'a version the tool runs again (after a reset) is a new attempt, its DDL attributed again');
+
 -- never breaks the tool: a name too long for a migrate_ops version
 SET LOCAL client_min_messages = error;
 SELECT lives_ok(
@@ -134,13 +144,23 @@ SELECT is((SELECT migration FROM migrate_ops.ddl_log WHERE object_identity = 'pu
 SELECT is((SELECT count(*) FROM migrate_ops.ddl_log WHERE object_identity = 'public.tap_users' AND migration = 'flyway:1'), 0::bigint,
           'DDL that already belonged to a migration is not claimed');
 INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
-VALUES (2, '100', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'postgres', 0, true);
+VALUES (2, '1', 'orders', 'SQL', 'V1__orders.sql', 12345, 'postgres', 10, true);
+SELECT is((SELECT attempts FROM migrate_ops.migrations WHERE version = 'flyway:1'), 1,
+          'the same version recorded again with no DDL of its own: nothing new');
+DROP TABLE tap_orders;
+CREATE TABLE tap_orders (id int);
+INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
+VALUES (3, '1', 'orders', 'SQL', 'V1__orders.sql', 12345, 'postgres', 10, true);
+SELECT is((SELECT attempts FROM migrate_ops.migrations WHERE version = 'flyway:1'), 2,
+          'recorded again after running its DDL again (flyway clean, migrate): a new attempt');
+INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
+VALUES (4, '100', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'postgres', 0, true);
 SELECT is((SELECT state FROM migrate_ops.migrations WHERE version = 'flyway:100'), 'baselined', 'a Flyway baseline: baselined');
 CALL migrate_ops.apply('2', 'CREATE TABLE tap_after_baseline (id int);');
 SELECT is((SELECT state FROM migrate_ops.migrations WHERE version = '2'), 'applied',
           'a tool''s baseline does not cover apply()''s own versions');
 SET LOCAL client_min_messages = error;
-UPDATE flyway_schema_history SET checksum = 54321 WHERE version = '1';
+UPDATE flyway_schema_history SET checksum = 54321 WHERE installed_rank = 3;
 RESET client_min_messages;
 SELECT is((SELECT checksum FROM migrate_ops.migrations WHERE version = 'flyway:1'), '12345',
           'flyway repair changing an applied checksum: the ledger keeps the one that ran');
