@@ -1253,8 +1253,8 @@ typedef struct FoundLedger
 } FoundLedger;
 
 /*
- * Every table in the database with the shape of a tool's ledger, in schema
- * and name order.  Candidates come from one catalog query; their shapes are
+ * Every table in the database with the shape of a tool's ledger (not a
+ * member of an extension), in schema and name order.  Candidates come from one catalog query; their shapes are
  * checked on the relation cache.
  */
 static List *
@@ -1272,6 +1272,9 @@ FindLedgers(void)
 			  " WHERE c.relkind OPERATOR(pg_catalog.=) 'r'"
 			  "   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema," MO_SCHEMA "}')"
 			  "   AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.!~) '^pg_(toast|temp)'"
+			  "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
+			  "        WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+			  "          AND e.objid OPERATOR(pg_catalog.=) c.oid AND e.deptype OPERATOR(pg_catalog.=) 'e')"
 			  "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
 			  "        WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0"
 			  "          AND NOT a.attisdropped"

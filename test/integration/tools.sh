@@ -531,6 +531,25 @@ it_expect "SELECT state || ' ' || (SELECT migration FROM migrate_ops.ddl_log WHE
     "applied dbmate[public.app_migrations]:3" "the next deploy is recorded as it happens"
 drift_is_empty "a deploy after sync()"
 
+# pg_dump | psql: the triggers come back with their dependency on the
+# extension, the restore records nothing and adds no trigger of its own,
+# and the restored database records the next deploy.
+PGOPTIONS="-c client_min_messages=warning" mo_psql -d postgres -c "DROP DATABASE IF EXISTS it_tools_restored" -c "CREATE DATABASE it_tools_restored" >/dev/null
+"$MO_BIN/pg_dump" -d "$IT_DB" | "$MO_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d it_tools_restored >/dev/null 2>&1 ||
+    it_fail "the dump did not restore"
+it_expect "SELECT count(*) FROM pg_depend d JOIN pg_trigger t ON t.oid = d.objid
+             WHERE d.classid = 'pg_trigger'::regclass AND d.deptype = 'x' AND t.tgname LIKE 'migrate_ops_tool%'" 6 \
+    "pg_dump keeps the six triggers, with DEPENDS ON EXTENSION"
+saved_db=$IT_DB
+IT_DB=it_tools_restored
+it_expect "SELECT (SELECT count(*) FROM migrate_ops.migrations) || ' ' || (SELECT count(*) FROM migrate_ops.tool_ledgers() WHERE tracked)" \
+    "10 5" "the restored ledger has the same versions, the five ledgers tracked, nothing recorded by the restore"
+tool dbmate -c "BEGIN" -c "CREATE TABLE t4 (id int)" -c "insert into app_migrations (version) values ('4')" -c "COMMIT" >/dev/null
+it_expect "SELECT state FROM migrate_ops.migrations WHERE version = 'dbmate[public.app_migrations]:4'" applied \
+    "the restored database records the next deploy"
+IT_DB=$saved_db
+mo_psql -d postgres -c "DROP DATABASE it_tools_restored" >/dev/null
+
 # DROP EXTENSION takes the triggers along; the tools keep working.
 mo_psql -d "$IT_DB" -c "DROP EXTENSION migrate_ops" >/dev/null || it_fail "DROP EXTENSION failed"
 it_expect "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'migrate_ops_tool%'" 0 "DROP EXTENSION removes the triggers on the tools' tables"
