@@ -1340,7 +1340,7 @@ ChecksumsDiffer(const char *a, const char *b)
 static char *
 ToolDetail(const MoToolRun *run, const char *message)
 {
-	return psprintf("%s, %s%s%s", run->source, run->ledger ? run->ledger : "?",
+	return psprintf("%s%s%s%s%s", run->source, run->ledger ? ", " : "", run->ledger ? run->ledger : "",
 					message ? ": " : "", message ? message : "");
 }
 

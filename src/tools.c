@@ -591,7 +591,6 @@ ToolSettleFailure(void *arg)
 		return;
 	run.source = pstrdup(source);
 	run.version = pstrdup(version);
-	run.ledger = run.source;
 	run.error_sqlstate = tool_error_sqlstate ? pstrdup(tool_error_sqlstate) : NULL;
 	run.message = tool_error_message ? pstrdup(tool_error_message) :
 		"the migration's transaction was rolled back";

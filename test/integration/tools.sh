@@ -336,12 +336,26 @@ it_expect "SELECT string_agg(version || ' ' || state, ',' ORDER BY version) FROM
     "golang-migrate:1 rolled_back,golang-migrate:2 rolled_back,golang-migrate:3 rolled_back" "migrate down all: every version rolled back"
 it_expect "SELECT count(*) FROM schema_migrations" 0 "(golang-migrate's table is empty)"
 drift_is_empty "golang-migrate down"
+# A failed version fixed by hand, then declared clean with migrate force.
+gm_set 5 true
+GM+=('CREATE TABLE stock (id int); ALTER TABLE nope ADD x int;')
+out=$(gm_run)
+GM=()
+it_expect "SELECT state FROM migrate_ops.migrations WHERE version = 'golang-migrate:5'" failed "version 5 failed"
+tool psql -c "CREATE TABLE stock (id int)" >/dev/null
+gm_set 5 false
+gm_run >/dev/null
+it_expect "SELECT state || ' ' || attempts FROM migrate_ops.migrations WHERE version = 'golang-migrate:5'" "applied 2" \
+    "migrate force 5 after a fix by hand: applied (the fix's DDL is the session's, not claimed)"
+it_expect "SELECT detail FROM migrate_ops.migration_history WHERE version = 'golang-migrate:5' ORDER BY id DESC LIMIT 1" \
+    "golang-migrate, public.schema_migrations: golang-migrate force" "the history says it was forced"
+drift_is_empty "golang-migrate force"
 # golang-migrate killed while a migration runs: the next ledger call marks it failed.
-gm_set 4 true
-GM+=('CREATE TABLE stock (id int)')
+gm_set 6 true
+GM+=('CREATE TABLE stock2 (id int)')
 tool golang-migrate -c "${GM[0]}" -c "${GM[1]}" -c "${GM[2]}" -c "${GM[3]}" -c "${GM[4]}" >/dev/null
 GM=()
-it_expect "SELECT state || ': ' || error FROM migrate_ops.status() WHERE version = 'golang-migrate:4'" \
+it_expect "SELECT state || ': ' || error FROM migrate_ops.status() WHERE version = 'golang-migrate:6'" \
     "failed: interrupted: the session running this migration ended before it finished" "a session that ends with the version dirty: failed"
 
 # ---------------------------------------------------------------- Sqitch

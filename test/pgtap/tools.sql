@@ -5,7 +5,7 @@
 -- Real transaction boundaries and sessions: test/integration/tools.sh and
 -- tools_dbmate.sh.
 BEGIN;
-SELECT plan(59);
+SELECT plan(60);
 SET LOCAL client_min_messages = warning;   -- the NOTICEs of tracked tables; expected WARNINGs are silenced where they occur
 
 CREATE ROLE tap_tools_intruder;
@@ -156,6 +156,11 @@ SELECT is((SELECT attempts FROM migrate_ops.migrations WHERE version = 'flyway:1
 INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
 VALUES (4, '100', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'postgres', 0, true);
 SELECT is((SELECT state FROM migrate_ops.migrations WHERE version = 'flyway:100'), 'baselined', 'a Flyway baseline: baselined');
+INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
+VALUES (5, '101', 'later', 'SQL', 'V101__later.sql', 7, 'postgres', 1, true),
+       (6, '101', 'later', 'UNDO_SQL', 'U101__later.sql', 8, 'postgres', 1, true);
+SELECT is((SELECT state || ' ' || resolution_reason FROM migrate_ops.migrations WHERE version = 'flyway:101'),
+          'rolled_back undone by flyway undo', 'a Flyway UNDO row: rolled_back');
 CALL migrate_ops.apply('2', 'CREATE TABLE tap_after_baseline (id int);');
 SELECT is((SELECT state FROM migrate_ops.migrations WHERE version = '2'), 'applied',
           'a tool''s baseline does not cover apply()''s own versions');
@@ -171,7 +176,7 @@ SELECT is((SELECT detail FROM migrate_ops.migration_history WHERE action = 'chec
 SELECT results_eq(
     $$SELECT version, state FROM migrate_ops.status('[{"version": "flyway:1", "checksum": "54321"}, {"version": "flyway:2"}]')$$,
     $$VALUES ('2', 'missing_from_repo'), ('flyway:1', 'checksum_mismatch'), ('flyway:2', 'pending'),
-             ('flyway:100', 'baselined'),
+             ('flyway:100', 'baselined'), ('flyway:101', 'rolled_back'),
              ('prisma:20260101000000_init', 'applied'), ('prisma[tenant_a]:20260101000000_init', 'applied')$$,
     'status() with one tool''s list: its versions are compared, other tools'' are not reported missing');
 SELECT results_eq(
