@@ -82,6 +82,8 @@ _PG_init(void)
 	LedgerInit();
 	DriftInit();
 	CaptureInit();
+	OutboxInit();
+	WorkerInit();
 	ToolsInit();
 
 	MarkGUCPrefixReserved("migrate_ops");

@@ -12,6 +12,8 @@
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #ifndef MO_VERSION
@@ -39,6 +41,7 @@
 #define MO_LOCK_DEPLOY		1
 #define MO_LOCK_SNAPSHOT	2	/* serialises snapshot writes (transaction-level) */
 #define MO_LOCK_SCAN		3	/* serialises scan() and accept_drift() (transaction-level) */
+#define MO_LOCK_WORKER		4	/* held by a database's background worker for its life (session-level) */
 
 /* ---- GUCs (migrate_ops.c) ---- */
 extern int	mo_lock_timeout;
@@ -109,8 +112,69 @@ extern void MoCheckRunnableInTransaction(List *statements, const char *what);
 /* ---- events.c ---- */
 #define MO_MAX_EVENT_LEN	64
 #define MO_MAX_PAYLOAD_LEN	(1024 * 1024)
+extern bool MoValidEventName(const char *event);
 extern void MoCheckEventName(const char *event);
 extern int64 MoEmitEvent(const char *event, const char *payload_json);
+
+/* ---- outbox.c: channels, fan-out of events to the outbox, NOTIFY ---- */
+
+/* Channel name used for pg_notify() by notify channels. */
+#define MO_NOTIFY_CHANNEL	"migrate_ops"
+/* Longest NOTIFY payload PostgreSQL accepts (BLCKSZ - NAMEDATALEN - 128, exclusive). */
+#define MO_NOTIFY_MAX_PAYLOAD	(BLCKSZ - NAMEDATALEN - 128 - 1)
+
+extern char *mo_allowed_urls;
+extern int	mo_max_attempts;
+extern int	mo_retry_delay;
+extern int	mo_retry_max_delay;
+extern int	mo_connect_timeout;
+extern int	mo_request_timeout;
+extern int	mo_batch_size;
+extern int	mo_max_connections;
+
+extern void OutboxInit(void);
+extern int64 MoOutboxEnqueue(const char *event, const char *payload_json, const char *role);
+
+/* ---- http.c: URLs, signatures, Slack bodies, libcurl delivery ---- */
+
+/* One HTTP POST of a delivery batch, and its outcome. */
+typedef struct MoRequest
+{
+	int64		outbox_id;
+	int64		event_id;
+	char	   *channel;
+	int			attempts;		/* including this one */
+	char	   *url;
+	char	   *body;
+	char	   *signature;		/* "sha256=<hex>", or NULL */
+	/* outcome */
+	bool		done;			/* an outcome is known (sent or failed) */
+	bool		ok;				/* 2xx */
+	bool		permanent;		/* failed and must not be retried */
+	int			status;			/* HTTP status, 0 when none */
+	long		retry_after;	/* seconds from Retry-After, 0 when none */
+	char	   *error;			/* failure description */
+	TimestampTz finished_at;
+} MoRequest;
+
+extern void MoCheckChannelUrl(const char *url);
+extern bool MoIsHttpUrl(const char *url);
+extern bool MoUrlAllowed(const char *url, const char *allow_list);
+extern char *MoHmacSha256Hex(const char *key, const char *data, size_t len);
+extern char *MoSlackBody(Jsonb *envelope);
+extern void MoHttpSend(MoRequest *requests, int n, bool (*stop) (void));
+extern void MoHttpInit(void);
+extern void MoHttpReset(void);
+
+/* ---- worker.c: launcher, database workers, scans, retention ---- */
+extern char *mo_databases;
+extern int	mo_scan_interval;
+extern int	mo_scan_lock_timeout;
+extern int	mo_retention;
+
+extern void WorkerInit(void);
+extern void MoWakeWorkerAtCommit(void);
+extern bool MoWorkerIsRunning(Oid dboid);
 
 /* ---- ledger.c ---- */
 extern void LedgerInit(void);
