@@ -181,9 +181,13 @@ DeployLockTag(LOCKTAG *tag)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MO_LOCK_CLASS, MO_LOCK_DEPLOY, 2);
 }
 
-/* Describes the deploy lock's holder for an error detail (SPI connected). */
-static char *
-DeployLockHolder(void)
+/*
+ * Describes the process, other than this one, that holds the deploy lock (a
+ * sentence for an error detail), or returns NULL when none does.  SPI
+ * connected, as the owner.  Also used by preflight() (gates.c).
+ */
+char *
+MoDeployLockHolder(void)
 {
 	MoArgs		args = {0};
 
@@ -200,9 +204,10 @@ DeployLockHolder(void)
 			  "   AND l.classid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
 			  "   AND l.objid OPERATOR(pg_catalog.=) $2::pg_catalog.oid"
 			  "   AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted"
+			  "   AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
 			  " LIMIT 1", &args);
 	if (SPI_processed == 0)
-		return pstrdup("The process holding the deploy lock has just released it.");
+		return NULL;
 	if (MoSpiGetText(0, 2) == NULL)
 		return psprintf("Process %s holds the deploy lock.", MoSpiGetText(0, 1));
 	return psprintf("Process %s holds the deploy lock, running migration \"%s\" since %s.",
@@ -235,13 +240,14 @@ DeployLockAcquire(bool sessionLock)
 			char	   *holder;
 
 			MoBecomeOwner(&owner);
-			holder = DeployLockHolder();
+			holder = MoDeployLockHolder();
 			MoRestoreUser(&owner);
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("another deploy is running in database \"%s\"",
 							get_database_name(MyDatabaseId)),
-					 errdetail("%s", holder),
+					 errdetail("%s", holder ? holder :
+							   "The process holding the deploy lock has just released it."),
 					 errhint("Wait for it to finish and retry, or raise migrate_ops.lock_wait (now %d ms).",
 							 mo_lock_wait)));
 		}
@@ -785,11 +791,14 @@ typedef struct Deploy
 } Deploy;
 
 /*
- * Checks the ledger and records the start of an apply().  Returns false when
- * there is nothing to do (already applied, or covered by the baseline).
+ * Checks the ledger and the deploy gates, and records the start of an
+ * apply().  Returns false when there is nothing to do (already applied, or
+ * covered by the baseline).  Runs as the owner; owner is what DeployRun
+ * saved with MoBecomeOwner (a gate refusing a non-atomic deploy restores it
+ * before committing its event).
  */
 static bool
-ApplyBegin(Deploy *d)
+ApplyBegin(Deploy *d, MoOwnerState *owner)
 {
 	LedgerRow	row;
 	char	   *baseline;
@@ -815,6 +824,12 @@ ApplyBegin(Deploy *d)
 						d->version, baseline)));
 		return false;
 	}
+
+	/*
+	 * Deploy gates (gates.c): in production a failing blocking preflight
+	 * check refuses the deploy here, before the running row (MO002).
+	 */
+	MoGatesCheckApply(d->version, d->checksum, d->lint_json, d->role, d->nonatomic, owner);
 
 	LedgerMarkRunning(d->version, d->description, d->checksum, d->script,
 					  d->down_script, "apply", d->role);
@@ -930,7 +945,7 @@ DeployRun(Deploy *d)
 	LedgerReapInterrupted();
 	if (d->rollback)
 		RollbackBegin(d);
-	else if (!ApplyBegin(d))
+	else if (!ApplyBegin(d, &owner))
 	{
 		MoRestoreUser(&owner);
 		return;
@@ -1744,9 +1759,10 @@ StatusInScope(StatusRow *row, char **versions, int n)
  * Reads the repository's list given to status(): a JSON array of objects
  * with a "version" string and an optional "checksum" string.  Fills
  * versions[]/checksums[] (SPI connected); errors say which element is wrong.
+ * Also used by preflight(), health() and ready() (gates.c).
  */
-static int
-StatusReadExpected(Jsonb *expected, char ***versions, char ***checksums)
+int
+MoReadExpected(Jsonb *expected, char ***versions, char ***checksums)
 {
 	MoArgs		args = {0};
 	int			n;
@@ -1816,7 +1832,7 @@ migrate_ops_status(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (expected)
-		n_expected = StatusReadExpected(expected, &exp_versions, &exp_checksums);
+		n_expected = MoReadExpected(expected, &exp_versions, &exp_checksums);
 
 	MoBecomeOwner(&owner);
 	LedgerReapInterrupted();

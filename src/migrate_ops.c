@@ -84,6 +84,7 @@ _PG_init(void)
 	CaptureInit();
 	OutboxInit();
 	WorkerInit();
+	GatesInit();
 	ToolsInit();
 
 	MarkGUCPrefixReserved("migrate_ops");

@@ -31,6 +31,7 @@
  * codes are used wherever one fits; these cover what no standard code says.
  */
 #define ERRCODE_MO_MIGRATION_CHANGED	MAKE_SQLSTATE('M','O','0','0','1')
+#define ERRCODE_MO_PREFLIGHT_BLOCKED	MAKE_SQLSTATE('M','O','0','0','2')
 
 /*
  * The deploy lock: an advisory lock (the same tag as
@@ -175,10 +176,14 @@ extern int	mo_retention;
 extern void WorkerInit(void);
 extern void MoWakeWorkerAtCommit(void);
 extern bool MoWorkerIsRunning(Oid dboid);
+extern bool MoWorkerServesDatabase(const char *name);
 
 /* ---- ledger.c ---- */
 extern void LedgerInit(void);
 extern const char *MoCurrentMigration(void);
+extern PGDLLEXPORT Datum migrate_ops_checksum(PG_FUNCTION_ARGS);
+extern char *MoDeployLockHolder(void);
+extern int	MoReadExpected(Jsonb *expected, char ***versions, char ***checksums);
 
 /*
  * What another tool's ledger says about one version (tools.c records it
@@ -462,5 +467,42 @@ extern bool mo_track_tools;
 extern void ToolsInit(void);
 extern void MoToolsDdlCommandEnd(List *relids);
 extern int	MoToolVersionPrefixLen(const char *version, const char *source);
+
+/* ---- gates.c: environment, approvals, backups, preflight, health ---- */
+
+/* migrate_ops.environment */
+typedef enum MoEnvironment
+{
+	MO_ENV_DEVELOPMENT,
+	MO_ENV_STAGING,
+	MO_ENV_PRODUCTION
+} MoEnvironment;
+
+extern int	mo_environment;
+extern int	mo_required_approvals;
+extern int	mo_backup_max_age;
+
+extern void GatesInit(void);
+extern const char *MoEnvironmentName(int environment);
+
+/*
+ * The gate inside apply() (called by the ledger as the owner, owner being
+ * the caller's saved identity, before the running row): in staging and
+ * production runs the preflight checks; in production a failing check of
+ * severity "error" emits preflight.blocked (committed first when nonatomic)
+ * and raises MO002.
+ */
+extern void MoGatesCheckApply(const char *version, const char *checksum,
+							  const char *lint_json, const char *role,
+							  bool nonatomic, MoOwnerState *owner);
+
+/*
+ * For the worker, each loop (in a transaction, SPI not required): emits
+ * backup.stale once when the newest backup has become older than
+ * migrate_ops.backup_max_age in production.  Returns the event id (0 when
+ * none) and sets *next_check to when calling again is useful (0: only after
+ * a new backup or a change of settings; the worker may still poll).
+ */
+extern int64 MoCheckBackups(TimestampTz *next_check);
 
 #endif							/* MIGRATE_OPS_H */

@@ -530,9 +530,9 @@ typedef struct MoDb
 static List *launcher_dbs = NIL;
 static MemoryContext LauncherContext = NULL;
 
-/* True when name is in migrate_ops.databases (or the setting is empty). */
-static bool
-DatabaseListed(const char *name)
+/* True when name is in migrate_ops.databases (or the setting is empty); also for health() (gates.c). */
+bool
+MoWorkerServesDatabase(const char *name)
 {
 	char	   *copy;
 	List	   *names;
@@ -610,7 +610,7 @@ RefreshDatabases(void)
 		/* templates are never served: CREATE DATABASE copies them and needs them idle */
 		if (!d->datallowconn || d->datistemplate || d->datconnlimit == -2)
 			continue;
-		if (!DatabaseListed(NameStr(d->datname)))
+		if (!MoWorkerServesDatabase(NameStr(d->datname)))
 			continue;
 		db = LauncherDb(d->oid);
 		if (db == NULL)
@@ -993,6 +993,8 @@ static TimestampTz next_prune = 0;
 static TimestampTz last_prune = 0;
 static TimestampTz scan_base = 0;	/* last scan (or start): next_scan = scan_base + interval */
 static TimestampTz last_counts = 0;
+static TimestampTz next_backup_check = 0;	/* when the newest backup goes stale (0: none) */
+static bool backup_check_now = true;	/* at start, on a wake and after a scan */
 static bool activity = true;	/* something happened since the last pruning */
 
 /* Worker exit: leaves the slot (with the exit reason already set) and wakes the launcher. */
@@ -1412,6 +1414,23 @@ RunScan(void)
 		pfree(state);
 }
 
+/*
+ * Emits backup.stale once when the newest backup goes stale in production
+ * (gates.c) and learns when that is due next.  An error does not repeat the
+ * check before the next wake.
+ */
+static void
+RunBackupCheck(void)
+{
+	TimestampTz next = 0;
+
+	next_backup_check = 0;
+	BeginWork("migrate_ops: backup check");
+	(void) MoCheckBackups(&next);
+	EndWork();
+	next_backup_check = next;
+}
+
 /* A table retention prunes: rows older than the cutoff by a column, with an extra condition. */
 typedef struct MoPruneTarget
 {
@@ -1674,7 +1693,7 @@ MoWorkerMain(Datum arg)
 		if (pg_atomic_exchange_u32(&my_slot->recheck, 0))
 			CheckExtensionStillThere();
 		if (pg_atomic_exchange_u32(&my_slot->wake, 0))
-			deliver_now = true;
+			deliver_now = backup_check_now = true;
 
 		now = GetCurrentTimestamp();
 		if (next_retry != 0 && next_retry <= now)
@@ -1694,6 +1713,14 @@ MoWorkerMain(Datum arg)
 			ScheduleScan();
 			activity = true;
 			RunScan();
+			backup_check_now = true;
+		}
+
+		now = GetCurrentTimestamp();
+		if (backup_check_now || (next_backup_check != 0 && next_backup_check <= now))
+		{
+			backup_check_now = false;
+			RunBackupCheck();
 		}
 
 		now = GetCurrentTimestamp();
@@ -1708,13 +1735,19 @@ MoWorkerMain(Datum arg)
 		if (deliver_now)
 			continue;
 
-		/* sleep until woken, or the next retry, scan or pruning (only after activity) */
+		/* sleep until woken, or the next retry, scan, stale backup or pruning (only after activity) */
 		now = GetCurrentTimestamp();
 		if (next_retry != 0)
 			timeout = Max(TimestampDifferenceMilliseconds(now, next_retry), 1);
 		if (next_scan != 0)
 		{
 			long		ms = Max(TimestampDifferenceMilliseconds(now, next_scan), 1);
+
+			timeout = timeout < 0 ? ms : Min(timeout, ms);
+		}
+		if (next_backup_check != 0)
+		{
+			long		ms = Max(TimestampDifferenceMilliseconds(now, next_backup_check), 1);
 
 			timeout = timeout < 0 ? ms : Min(timeout, ms);
 		}
@@ -1863,7 +1896,7 @@ migrate_ops_worker_status(PG_FUNCTION_ARGS)
 				"(every SQL function works; notifications are queued but not delivered)";
 		else if (launcher_pid == 0)
 			why = "the migrate_ops launcher is not running";
-		else if (!DatabaseListed(datname))
+		else if (!MoWorkerServesDatabase(datname))
 			why = "this database is not in migrate_ops.databases";
 		else
 			why = "no worker serves this database yet";
