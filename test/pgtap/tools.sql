@@ -5,7 +5,7 @@
 -- Real transaction boundaries and sessions: test/integration/tools.sh and
 -- tools_dbmate.sh.
 BEGIN;
-SELECT plan(60);
+SELECT plan(61);
 SET LOCAL client_min_messages = warning;   -- the NOTICEs of tracked tables; expected WARNINGs are silenced where they occur
 
 CREATE ROLE tap_tools_intruder;
@@ -161,6 +161,11 @@ VALUES (5, '101', 'later', 'SQL', 'V101__later.sql', 7, 'postgres', 1, true),
        (6, '101', 'later', 'UNDO_SQL', 'U101__later.sql', 8, 'postgres', 1, true);
 SELECT is((SELECT state || ' ' || resolution_reason FROM migrate_ops.migrations WHERE version = 'flyway:101'),
           'rolled_back undone by flyway undo', 'a Flyway UNDO row: rolled_back');
+SELECT results_eq(
+    $$SELECT "check", ok FROM migrate_ops.preflight('2', 'CREATE TABLE tap_after_baseline (id int);')
+       WHERE "check" IN ('migration', 'ordering') ORDER BY 1$$,
+    $$VALUES ('migration', true), ('ordering', true)$$,
+    'preflight() of apply()''s next version: a tool''s baseline does not cover it, its versions are not in its order');
 CALL migrate_ops.apply('2', 'CREATE TABLE tap_after_baseline (id int);');
 SELECT is((SELECT state FROM migrate_ops.migrations WHERE version = '2'), 'applied',
           'a tool''s baseline does not cover apply()''s own versions');
