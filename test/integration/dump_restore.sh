@@ -24,6 +24,8 @@ q -c "SELECT migrate_ops.add_channel('ops', 'webhook', 'http://127.0.0.1:9/hook'
   -c "SELECT migrate_ops.add_channel('ops-listen', 'notify', NULL, '{*}')"
 q -c "UPDATE migrate_ops.lint_rules SET severity = 'error' WHERE id = 'rename_column'"
 q -c "CALL migrate_ops.apply('4', 'ALTER TABLE orders RENAME COLUMN note TO remark;')"
+q -c "SELECT migrate_ops.record_backup('nightly', 's3://backups/shop/nightly', 123456789, now() - interval '2 hours')"
+q -c "SELECT migrate_ops.approve('6', migrate_ops.checksum('DROP TABLE hotfix;'), 'reviewed in PR 42')"
 # park the outbox (no worker activity changes it while we compare)
 q -c "UPDATE migrate_ops.outbox SET state = 'dead', last_error = 'parked by the test'"
 
