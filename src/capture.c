@@ -35,6 +35,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_attribute.h"
@@ -201,6 +202,31 @@ typedef struct OobBatch
 static List *oob_batches = NIL;
 static int	oob_items_held = 0;
 
+/*
+ * Claims (MoCaptureClaim): a tool that records a migration after running
+ * its DDL takes this session's out-of-band rows for it.  The ids claimed
+ * in this transaction, tagged with the subtransaction that claimed them,
+ * are left out of the transaction's ddl.out_of_band event.  In
+ * TopTransactionContext, in subtransaction order.
+ */
+typedef struct ClaimedIds
+{
+	SubTransactionId subid;
+	int			n;
+	int64	   *ids;			/* sorted */
+} ClaimedIds;
+
+static List *claimed = NIL;
+
+/*
+ * The ddl_log ids this session wrote: the first and the last, and the
+ * floor below which its rows can no longer be claimed (everything up to a
+ * tool's previous ledger write, or up to a fence).
+ */
+static int64 session_first_log_id = 0;
+static int64 session_last_log_id = 0;
+static int64 claim_floor = 0;
+
 /* Saved plans, prepared on first use. */
 static SPIPlanPtr plan_attribution = NULL;
 
@@ -302,12 +328,25 @@ CaptureStatementText(bool *truncated)
 static bool
 CaptureIsRestore(void)
 {
+	return MoCaptureIsRestore(false);
+}
+
+/*
+ * The test behind CaptureIsRestore(); with any_role, a session of any role
+ * that looks like a restore counts (tools.c: a restore brings the tools'
+ * ledger triggers and rows with it, so none are added or recorded; that
+ * trust needs no superuser, as it only makes migrate_ops do less).
+ */
+bool
+MoCaptureIsRestore(bool any_role)
+{
 	bool		pg_restore = application_name && strcmp(application_name, "pg_restore") == 0;
 	/* (inside ddl_capture() search_path is its own: the statement's is in the frame) */
 	bool		dump_script = !check_function_bodies && !row_security &&
-		current_frame && current_frame->no_search_path;
+		((current_frame && current_frame->no_search_path) ||
+		 (!current_frame && namespace_search_path && namespace_search_path[0] == '\0'));
 
-	return (pg_restore || dump_script) && superuser_arg(GetSessionUserId());
+	return (pg_restore || dump_script) && (any_role || superuser_arg(GetSessionUserId()));
 }
 
 /*
@@ -670,22 +709,14 @@ CollectRewrite(CaptureCall *call)
  * and migrate_ops_table_rewrite: collects the rows to log (see the file
  * header for why this part cannot fail the DDL, and when they are written).
  */
-Datum
-migrate_ops_ddl_capture(PG_FUNCTION_ARGS)
+/* Collects the rows one event-trigger call logs (see migrate_ops_ddl_capture()). */
+static void
+CaptureCollect(EventTriggerData *trigdata)
 {
-	EventTriggerData *trigdata;
 	CaptureCall *call;
 	MemoryContext old;
 	ExprContext *econtext;
 	Oid			roleid;
-
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("migrate_ops.ddl_capture() can only be called as an event trigger")));
-	if (!CaptureWanted())
-		PG_RETURN_VOID();
-	trigdata = (EventTriggerData *) fcinfo->context;
 
 	if (pending_cxt == NULL)
 		pending_cxt = AllocSetContextCreate(TopTransactionContext, "migrate_ops capture",
@@ -731,6 +762,86 @@ migrate_ops_ddl_capture(PG_FUNCTION_ARGS)
 	if (list_length(pending) >= MO_PENDING_MAX_ROWS ||
 		MemoryContextMemAllocated(pending_cxt, false) >= MO_PENDING_MAX_BYTES)
 		CaptureFlush();
+}
+
+/*
+ * True when this ddl_command_end may concern a deploy tool's ledger table
+ * (tools.c): a table created or altered, or an index created, outside
+ * extension scripts, binary upgrade and restores, and not by migrate_ops
+ * itself.  Independent of migrate_ops.capture_ddl.
+ */
+static bool
+ToolsHookWanted(EventTriggerData *trigdata)
+{
+	if (strcmp(trigdata->event, "ddl_command_end") != 0)
+		return false;
+	if (trigdata->tag != CMDTAG_CREATE_TABLE && trigdata->tag != CMDTAG_ALTER_TABLE &&
+		trigdata->tag != CMDTAG_CREATE_INDEX)
+		return false;
+	if (!mo_track_tools || capture_running || capture_suspended || IsBinaryUpgrade || creating_extension)
+		return false;
+	return !MoCaptureIsRestore(true);
+}
+
+/*
+ * The tables the current ddl_command_end created or changed (an index
+ * counts as its table), each once; only inside the event trigger.
+ */
+static List *
+DdlCommandRelations(void)
+{
+	ExprContext *econtext = CreateStandaloneExprContext();
+	TupleDesc	desc;
+	Tuplestorestate *rows = EventTriggerRows(F_PG_EVENT_TRIGGER_DDL_COMMANDS, econtext, &desc);
+	TupleTableSlot *slot;
+	List	   *relids = NIL;
+
+	if (rows != NULL)
+	{
+		slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+		while (tuplestore_gettupleslot(rows, true, false, slot))
+		{
+			Oid			relid;
+
+			slot_getallattrs(slot);
+			if (DatumGetObjectId(slot->tts_values[0]) != RelationRelationId ||
+				(!slot->tts_isnull[7] && DatumGetBool(slot->tts_values[7])))
+				continue;
+			relid = DatumGetObjectId(slot->tts_values[1]);
+			if (get_rel_relkind(relid) == RELKIND_INDEX)
+				relid = IndexGetRelation(relid, true);
+			if (OidIsValid(relid))
+				relids = list_append_unique_oid(relids, relid);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		tuplestore_end(rows);
+	}
+	FreeExprContext(econtext, true);
+	return relids;
+}
+
+/*
+ * migrate_ops.ddl_capture() → event_trigger
+ * The event trigger behind migrate_ops_ddl_command_end, migrate_ops_sql_drop
+ * and migrate_ops_table_rewrite: collects the rows to log (see the file
+ * header for why this part cannot fail the DDL, and when they are written),
+ * then lets tools.c see tables a deploy tool may have created for its
+ * ledger.
+ */
+Datum
+migrate_ops_ddl_capture(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("migrate_ops.ddl_capture() can only be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (CaptureWanted())
+		CaptureCollect(trigdata);
+	if (ToolsHookWanted(trigdata))
+		MoToolsDdlCommandEnd(DdlCommandRelations());
 	PG_RETURN_VOID();
 }
 
@@ -937,6 +1048,10 @@ WritePending(void)
 		CaptureCall *call = row->call;
 		int64		id = nextval_internal(seq, false);
 		MemoryContext outer = MemoryContextSwitchTo(rowcxt);
+
+		if (session_first_log_id == 0)
+			session_first_log_id = id;
+		session_last_log_id = id;
 
 		ExecClearTuple(slot);
 		for (int a = 0; a < desc->natts; a++)
@@ -1211,21 +1326,84 @@ JsonFieldInt(StringInfo buf, const char *key, int64 value)
 	appendStringInfo(buf, ": " INT64_FORMAT, value);
 }
 
+/* True when ddl_log row id was claimed by a tool in this transaction. */
+static bool
+IsClaimed(int64 id)
+{
+	ListCell   *lc;
+
+	foreach(lc, claimed)
+	{
+		ClaimedIds *c = (ClaimedIds *) lfirst(lc);
+		int			lo = 0,
+					hi = c->n - 1;
+
+		while (lo <= hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (c->ids[mid] == id)
+				return true;
+			if (c->ids[mid] < id)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+	}
+	return false;
+}
+
+/* How many of the ids in [first, last] were claimed in this transaction. */
+static int64
+ClaimedBetween(int64 first, int64 last)
+{
+	int64		n = 0;
+	ListCell   *lc;
+
+	foreach(lc, claimed)
+	{
+		ClaimedIds *c = (ClaimedIds *) lfirst(lc);
+
+		for (int i = 0; i < c->n; i++)
+			if (c->ids[i] >= first && c->ids[i] <= last)
+				n++;
+	}
+	return n;
+}
+
 /*
  * Emits one ddl.out_of_band event for this transaction's out-of-band DDL
  * (SPI connected, in the subtransaction): who and from where (as of the
  * first command), how many log rows, and the first MO_OOB_LISTED of them.
+ * Rows a tool claimed for its migration (MoCaptureClaim) are not
+ * out-of-band any more: they are left out, and with none left, so is the
+ * event.
  */
 static void
 CaptureEmitOutOfBand(List *batches)
 {
-	OobBatch   *first = (OobBatch *) linitial(batches);
+	OobBatch   *first = NULL;
 	StringInfoData buf;
 	int64		count = 0;
 	int64		last_id = 0;
 	int			listed = 0;
 	Oid			events;
 	ListCell   *lc;
+
+	foreach(lc, batches)
+	{
+		OobBatch   *b = (OobBatch *) lfirst(lc);
+		int64		left = b->nrows - (claimed ? ClaimedBetween(b->first_id, b->last_id) : 0);
+
+		if (left <= 0)
+			continue;
+		if (first == NULL)
+			first = b;
+		count += left;
+		last_id = b->last_id;
+	}
+	if (first == NULL)
+		return;					/* every row was claimed by a tool's migration */
 
 	events = get_relname_relid("events", get_namespace_oid(MO_SCHEMA, true));
 	if (!OidIsValid(events))
@@ -1242,13 +1420,6 @@ CaptureEmitOutOfBand(List *batches)
 	JsonFieldInt(&buf, "backend_pid", MyProcPid);
 	JsonField(&buf, "first_at", JsonEncodeDateTime(NULL, TimestampTzGetDatum(first->first_at),
 												  TIMESTAMPTZOID, NULL));
-	foreach(lc, batches)
-	{
-		OobBatch   *b = (OobBatch *) lfirst(lc);
-
-		count += b->nrows;
-		last_id = b->last_id;
-	}
 	JsonFieldInt(&buf, "count", count);
 	JsonFieldInt(&buf, "first_log_id", first->first_id);
 	JsonFieldInt(&buf, "last_log_id", last_id);
@@ -1263,6 +1434,8 @@ CaptureEmitOutOfBand(List *batches)
 			OobItem    *it = (OobItem *) lfirst(ic);
 			StringInfoData item;
 
+			if (claimed && IsClaimed(it->log_id))
+				continue;
 			if (listed++ >= MO_OOB_LISTED)
 				break;
 			initStringInfo(&item);
@@ -1299,6 +1472,7 @@ CaptureXactCallback(XactEvent event, void *arg)
 			CaptureWrite(true);
 			oob_batches = NIL;	/* their memory goes with the transaction */
 			oob_items_held = 0;
+			claimed = NIL;
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -1307,6 +1481,7 @@ CaptureXactCallback(XactEvent event, void *arg)
 			pending_cxt = NULL; /* deleted with TopTransactionContext */
 			oob_batches = NIL;
 			oob_items_held = 0;
+			claimed = NIL;
 			capture_suspended = false;
 			break;
 		default:
@@ -1314,13 +1489,21 @@ CaptureXactCallback(XactEvent event, void *arg)
 	}
 }
 
+/* The per-transaction lists whose entries follow their subtransaction. */
+typedef enum SubXactList
+{
+	SUBXACT_PENDING,			/* pending: PendingRow */
+	SUBXACT_BATCHES,			/* oob_batches: OobBatch */
+	SUBXACT_CLAIMED				/* claimed: ClaimedIds */
+} SubXactList;
+
 /*
- * A savepoint's rows (pending or written) follow it: to its parent when it is
+ * A savepoint's rows (pending or written, or claimed) follow it: to its parent when it is
  * released, away when it is rolled back.  Both lists are in subtransaction
  * order, so the entries of mySubid (and its finished children) are the tail.
  */
 static List *
-SubXactTail(List *list, bool pending_rows, SubXactEvent event,
+SubXactTail(List *list, SubXactList kind, SubXactEvent event,
 			SubTransactionId mySubid, SubTransactionId parentSubid)
 {
 	int			keep;
@@ -1328,14 +1511,15 @@ SubXactTail(List *list, bool pending_rows, SubXactEvent event,
 	for (keep = list_length(list); keep > 0; keep--)
 	{
 		void	   *entry = list_nth(list, keep - 1);
-		SubTransactionId *subid = pending_rows ? &((PendingRow *) entry)->subid :
-		&((OobBatch *) entry)->subid;
+		SubTransactionId *subid = kind == SUBXACT_PENDING ? &((PendingRow *) entry)->subid :
+		kind == SUBXACT_BATCHES ? &((OobBatch *) entry)->subid :
+		&((ClaimedIds *) entry)->subid;
 
 		if (*subid < mySubid)
 			break;
 		if (event == SUBXACT_EVENT_COMMIT_SUB)
 			*subid = parentSubid;
-		else if (!pending_rows)
+		else if (kind == SUBXACT_BATCHES)
 			oob_items_held -= list_length(((OobBatch *) entry)->items);
 	}
 	if (event == SUBXACT_EVENT_ABORT_SUB)
@@ -1351,8 +1535,9 @@ CaptureSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 	(void) arg;
 	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
 		return;
-	pending = SubXactTail(pending, true, event, mySubid, parentSubid);
-	oob_batches = SubXactTail(oob_batches, false, event, mySubid, parentSubid);
+	pending = SubXactTail(pending, SUBXACT_PENDING, event, mySubid, parentSubid);
+	oob_batches = SubXactTail(oob_batches, SUBXACT_BATCHES, event, mySubid, parentSubid);
+	claimed = SubXactTail(claimed, SUBXACT_CLAIMED, event, mySubid, parentSubid);
 }
 
 /* ---- append-only guard and maintenance ---- */
@@ -1419,6 +1604,167 @@ MoDdlLogPrune(TimestampTz older_than, int limit)
 	MoRestoreUser(&owner);
 	SPI_finish();
 	return n;
+}
+
+/* ---- claims: DDL a tool ran before it recorded its migration (tools.c) ---- */
+
+/*
+ * After a claiming UPDATE (its rows in SPI_tuptable: id, logged_at, by id):
+ * the earliest logged_at, and with own, the ids of this transaction's
+ * out-of-band rows, kept for its event.
+ */
+static void
+ClaimRemember(bool own, TimestampTz *first_at)
+{
+	int64		lowest_batch = PG_INT64_MAX;
+	ClaimedIds *c = NULL;
+	ListCell   *lc;
+
+	foreach(lc, oob_batches)
+		lowest_batch = Min(lowest_batch, ((OobBatch *) lfirst(lc))->first_id);
+	if (own && lowest_batch != PG_INT64_MAX)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		c = palloc(sizeof(ClaimedIds));
+		c->subid = GetCurrentSubTransactionId();
+		c->n = 0;
+		c->ids = palloc(sizeof(int64) * SPI_processed);
+		MemoryContextSwitchTo(old);
+	}
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (*first_at == 0 || at < *first_at)
+			*first_at = at;
+		if (c && id >= lowest_batch)
+			c->ids[c->n++] = id;	/* a row of this transaction's event (ids come sorted) */
+	}
+	if (c && c->n > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		claimed = lappend(claimed, c);
+		MemoryContextSwitchTo(old);
+	}
+	else if (c)
+	{
+		pfree(c->ids);
+		pfree(c);
+	}
+}
+
+/*
+ * Runs a claiming UPDATE of ddl_log (the query sets migration = $1 and
+ * returns id, logged_at), as the log's owner past the append-only guard.
+ * With own (rows of this session), remembers the ids it claimed in this
+ * transaction, so that they leave its ddl.out_of_band event; returns how many rows it claimed and the
+ * earliest logged_at in *first_at (0 if none).
+ */
+static int64
+ClaimExec(const char *sql, MoArgs *args, bool own, TimestampTz *first_at)
+{
+	MoOwnerState owner;
+	volatile int64 n = 0;
+
+	*first_at = 0;
+	SPI_connect();
+	MoBecomeOwner(&owner);
+	ddl_log_maintenance = true;
+	PG_TRY();
+	{
+		MoSpiExec(sql, args);
+		n = (int64) SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		ddl_log_maintenance = false;
+	}
+	PG_END_TRY();
+	MoRestoreUser(&owner);
+	if (n > 0)
+		ClaimRemember(own, first_at);
+	SPI_finish();
+	return n;
+}
+
+/*
+ * Attributes this session's unclaimed out-of-band DDL to version: every row
+ * it logged since the previous claim (or fence), in this transaction or in
+ * earlier ones, with no migration.  For tools that run a migration's DDL
+ * first and record the migration afterwards (Flyway, dbmate): the DDL of
+ * the transaction that records it, or, when the tool ran it outside a
+ * transaction, the earlier transactions of the session.  The rows of this
+ * transaction leave its ddl.out_of_band event; an event already committed
+ * stays sent.  With version NULL only sets a fence: what this session
+ * logged so far can no longer be claimed (a tool's own set-up, the DDL
+ * inside a migration that is already attributed).  Returns the number of
+ * rows claimed and the earliest logged_at in *first_at (0 if none).
+ * Follows the (sub)transaction like the rows it changes.
+ */
+int64
+MoCaptureClaim(const char *version, TimestampTz *first_at)
+{
+	MoArgs		args = {0};
+	int64		floor_id;
+	int64		n;
+
+	*first_at = 0;
+	CaptureFlush();				/* this session's DDL so far is in the log */
+	floor_id = Max(claim_floor, session_first_log_id - 1);
+	if (version == NULL || session_last_log_id <= floor_id ||
+		!OidIsValid(get_relname_relid("ddl_log", get_namespace_oid(MO_SCHEMA, true))))
+	{
+		claim_floor = session_last_log_id;
+		return 0;
+	}
+	MoArgText(&args, version);
+	MoArgInt8(&args, floor_id);
+	MoArgInt8(&args, session_last_log_id);
+	MoArgInt4(&args, MyProcPid);
+	n = ClaimExec("WITH c AS (UPDATE migrate_ops.ddl_log SET migration = $1"
+				  "  WHERE id OPERATOR(pg_catalog.>) $2 AND id OPERATOR(pg_catalog.<=) $3"
+				  "    AND backend_pid OPERATOR(pg_catalog.=) $4 AND migration IS NULL"
+				  "  RETURNING id, logged_at)"
+				  " SELECT id, logged_at FROM c ORDER BY id", &args, true, first_at);
+	claim_floor = session_last_log_id;
+	return n;
+}
+
+/*
+ * Attributes to version the unclaimed out-of-band DDL that other sessions
+ * of the same login role, from the same client address, committed since
+ * since — for a tool that runs its scripts through another connection
+ * (Sqitch runs psql) and records them while its own transaction, opened
+ * before the script ran, is still open.  A heuristic: an unrelated session
+ * of the same role and address in that interval is claimed too.  Returns
+ * the number of rows claimed and the earliest logged_at in *first_at.
+ */
+int64
+MoCaptureClaimOthers(const char *version, TimestampTz since, TimestampTz *first_at)
+{
+	MoArgs		args = {0};
+
+	*first_at = 0;
+	if (!OidIsValid(get_relname_relid("ddl_log", get_namespace_oid(MO_SCHEMA, true))))
+		return 0;
+	MoArgText(&args, version);
+	MoArgTimestamptz(&args, since, false);
+	MoArgInt4(&args, MyProcPid);
+	MoArgText(&args, GetUserNameFromId(GetSessionUserId(), false));
+	/* the id bound lets the primary key skip what was logged before since */
+	return ClaimExec("WITH c AS (UPDATE migrate_ops.ddl_log SET migration = $1"
+					 "  WHERE id OPERATOR(pg_catalog.>) COALESCE((SELECT b.id FROM migrate_ops.ddl_log b"
+					 "          WHERE b.logged_at OPERATOR(pg_catalog.<) $2 ORDER BY b.id DESC LIMIT 1), 0)"
+					 "    AND logged_at OPERATOR(pg_catalog.>=) $2"
+					 "    AND backend_pid OPERATOR(pg_catalog.<>) $3 AND migration IS NULL"
+					 "    AND session_role OPERATOR(pg_catalog.=) $4"
+					 "    AND client_addr IS NOT DISTINCT FROM pg_catalog.inet_client_addr()"
+					 "  RETURNING id, logged_at)"
+					 " SELECT id, logged_at FROM c ORDER BY id", &args, false, first_at);
 }
 
 /*

@@ -1005,7 +1005,11 @@ DESCRIPTION("d", "pg_catalog.pg_class", "ic.oid", "0")
 "        WHERE x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.objid = i.indexrelid"
 "          AND x.refclassid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND x.deptype = 'i')";
 
-/* User triggers (not internal, not clones on partitions). */
+/*
+ * User triggers (not internal, not clones on partitions, not those that
+ * belong to an extension through DEPENDS ON EXTENSION, such as the
+ * triggers migrate_ops puts on deploy tools' ledger tables).
+ */
 static const char *const q_triggers =
 "SELECT tg.tgname, n.nspname, c.relname, c.relkind,"	/* 1-4 */
 "       pg_catalog.pg_get_triggerdef(tg.oid), tg.tgenabled, d.description"	/* 5-7 */
@@ -1014,7 +1018,10 @@ static const char *const q_triggers =
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 DESCRIPTION("d", "pg_catalog.pg_trigger", "tg.oid", "0")
 " WHERE NOT tg.tgisinternal AND tg.tgparentid = 0"
-"   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid");
+"   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
+"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd"
+"        WHERE xd.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND xd.objid = tg.oid"
+"          AND xd.deptype = 'x')";
 
 /* Row-level security policies. */
 static const char *const q_policies =

@@ -270,7 +270,8 @@ BaselineVersion(void)
 	char	   *best = NULL;
 
 	MoSpiExec("SELECT version FROM migrate_ops.migrations"
-			  " WHERE state OPERATOR(pg_catalog.=) 'baselined'", NULL);
+			  " WHERE state OPERATOR(pg_catalog.=) 'baselined'"
+			  "   AND source OPERATOR(pg_catalog.=) 'baseline'", NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *v = MoSpiGetText(i, 1);
@@ -1108,7 +1109,9 @@ CheckOrdering(Preflight *pf)
 	MoSpiExec("SELECT m.version, CASE WHEN m.state OPERATOR(pg_catalog.=) 'running' AND NOT "
 			  BACKEND_ALIVE("m") " THEN 'failed' ELSE m.state END"
 			  "  FROM migrate_ops.migrations m"
-			  " WHERE m.state OPERATOR(pg_catalog.<>) 'baselined'", NULL);
+			  " WHERE m.state OPERATOR(pg_catalog.<>) 'baselined'"
+			  /* a deploy tool's versions ("prisma:...") are another sequence (tools.c) */
+			  "   AND m.source OPERATOR(pg_catalog.<>) ALL ('{prisma,flyway,dbmate,golang-migrate,sqitch}')", NULL);
 	n = (int) SPI_processed;
 	rows = palloc(sizeof(char *) * (n + 1));
 	for (int i = 0; i < n; i++)

@@ -85,6 +85,7 @@ _PG_init(void)
 	OutboxInit();
 	WorkerInit();
 	GatesInit();
+	ToolsInit();
 
 	MarkGUCPrefixReserved("migrate_ops");
 }

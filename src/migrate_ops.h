@@ -185,6 +185,32 @@ extern PGDLLEXPORT Datum migrate_ops_checksum(PG_FUNCTION_ARGS);
 extern char *MoDeployLockHolder(void);
 extern int	MoReadExpected(Jsonb *expected, char ***versions, char ***checksums);
 
+/*
+ * What another tool's ledger says about one version (tools.c records it
+ * through MoToolBegin/MoToolEnd; the ledger row's source is the tool).
+ */
+typedef struct MoToolRun
+{
+	const char *source;			/* "prisma", "flyway", "dbmate", "golang-migrate", "sqitch" */
+	const char *version;		/* as migrate_ops records it, e.g. "prisma:20260101_init" */
+	const char *ledger;			/* the tool's table, e.g. "public._prisma_migrations" */
+	const char *checksum;		/* the tool's checksum, or NULL */
+	const char *description;
+	TimestampTz started_at;		/* 0 = now */
+	TimestampTz finished_at;	/* 0 = now */
+	const char *error_sqlstate; /* a failure: SQLSTATE if known */
+	const char *message;		/* a failure's message; a rollback's reason */
+	bool		repeatable;		/* a new checksum is a new run, not an edit (Flyway R__, Sqitch rework) */
+	bool		ran;			/* the tool ran it just now (its DDL was claimed): a known version runs again */
+	bool		sync;			/* sync(): only record what the ledger does not know, no event */
+	bool		no_snapshot;	/* do not move the drift baseline (sync() takes one at most) */
+} MoToolRun;
+
+extern bool MoToolBegin(const MoToolRun *run, bool rollback);
+extern bool MoToolEnd(const MoToolRun *run, const char *state);
+extern void MoToolChecksumChanged(const MoToolRun *run);
+extern bool MoToolOpen(const char **source, const char **version, bool *rollback);
+
 /* ---- catalog.c: whole-database introspection (DESIGN §2) ---- */
 
 /*
@@ -432,6 +458,15 @@ extern bool MoDdlAttributionFor(const char *identity, const char *parent_identit
 								const char *const *tags, MoAttribution *out);
 extern bool MoCaptureSuspend(bool suspend);
 extern int64 MoDdlLogPrune(TimestampTz older_than, int limit);
+extern bool MoCaptureIsRestore(bool any_role);
+extern int64 MoCaptureClaim(const char *version, TimestampTz *first_at);
+extern int64 MoCaptureClaimOthers(const char *version, TimestampTz since, TimestampTz *first_at);
+
+/* ---- tools.c: Prisma, Flyway, dbmate, golang-migrate, Sqitch ---- */
+extern bool mo_track_tools;
+extern void ToolsInit(void);
+extern void MoToolsDdlCommandEnd(List *relids);
+extern int	MoToolVersionPrefixLen(const char *version, const char *source);
 
 /* ---- gates.c: environment, approvals, backups, preflight, health ---- */
 
