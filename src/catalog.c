@@ -1886,7 +1886,11 @@ static const Oid index_row_types[INDEX_ROW_NATTS] = {
 	NAMEOID, NAMEOID, NAMEOID, CHAROID, OIDOID, NAMEOID, TEXTOID, BOOLOID, OIDOID, TEXTOID, TEXTOID, TEXTOID
 };
 
-/* User triggers (not internal, not clones on partitions). */
+/*
+ * User triggers (not internal, not clones on partitions, not those that
+ * belong to an extension through DEPENDS ON EXTENSION, such as the
+ * triggers migrate_ops puts on deploy tools' ledger tables).
+ */
 static const char *const q_triggers =
 "SELECT tg.tgname, n.nspname, c.relname, c.relkind,"	/* 1-4 */
 "       tg.oid, tg.tgenabled, d.description, tg.tgrelid,"	/* 5-8: pg_get_triggerdef in C */
@@ -1900,7 +1904,10 @@ DEPENDENCIES("dep", "pg_catalog.pg_trigger", "tg.oid", "pg_catalog.pg_trigger", 
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 DESCRIPTION("d", "pg_catalog.pg_trigger", "tg.oid", "0")
 " WHERE NOT tg.tgisinternal AND tg.tgparentid = 0"
-"   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid");
+"   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
+"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd"
+"        WHERE xd.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND xd.objid = tg.oid"
+"          AND xd.deptype = 'x')";
 
 /* Row-level security policies. */
 static const char *const q_policies =

@@ -907,20 +907,63 @@ typedef struct DriftRow
 } DriftRow;
 
 /*
+ * The object a comment or privilege row is about: its identity is
+ * "<kind> <object identity>" (e.g. "column public.orders.note").
+ */
+static const char *
+DriftTargetIdentity(const char *identity)
+{
+	size_t		best = 0;
+
+	for (int k = 0; k < MO_NUM_KINDS; k++)
+	{
+		size_t		len = strlen(MoKindNames[k]);
+
+		if (len > best && strncmp(identity, MoKindNames[k], len) == 0 && identity[len] == ' ')
+			best = len;
+	}
+	return best ? identity + best + 1 : identity;
+}
+
+/*
  * ATTRIBUTION HOOK: the one place where a drift row learns who changed the
- * object, when, from which application and under which migration.  The
- * DDL log (DESIGN §3) is matched here by identity, falling back to
+ * object, when, from which application and under which migration: the
+ * latest row of the DDL log (DESIGN §3) for its identity, falling back to
  * row->parent (the table of a column, constraint, index, trigger or
- * policy).  Until DDL capture lands the four columns stay NULL.
+ * policy).  A comment is attributed to the last COMMENT on its object, a
+ * privilege to the last GRANT or REVOKE (else to the object's last change,
+ * such as an owner change).  No row in the log: the four columns stay NULL.
  */
 static void
 DriftAttribute(DriftRow *row)
 {
+	static const char *const comment_tags[] = {"COMMENT", NULL};
+	static const char *const privilege_tags[] = {"GRANT", "REVOKE", NULL};
+	MoAttribution a;
+	bool		found;
+
 	row->changed_by = NULL;
 	row->changed_at = 0;
 	row->changed_at_null = true;
 	row->application_name = NULL;
 	row->migration = NULL;
+
+	if (strcmp(row->kind, MoKindNames[MO_KIND_COMMENT]) == 0)
+		found = MoDdlAttributionFor(DriftTargetIdentity(row->identity), row->parent,
+									comment_tags, &a);
+	else if (strcmp(row->kind, MoKindNames[MO_KIND_PRIVILEGE]) == 0)
+		found = MoDdlAttributionFor(DriftTargetIdentity(row->identity), row->parent,
+									privilege_tags, &a) ||
+			MoDdlAttribution(DriftTargetIdentity(row->identity), NULL, &a);
+	else
+		found = MoDdlAttribution(row->identity, row->parent, &a);
+	if (!found)
+		return;
+	row->changed_by = a.role;
+	row->changed_at = a.logged_at;
+	row->changed_at_null = false;
+	row->application_name = a.application_name;
+	row->migration = a.migration;
 }
 
 /*

@@ -4,7 +4,8 @@
  * Every event (migration.applied, drift.detected, ddl.out_of_band, a team's
  * own via notify()) is written to migrate_ops.events inside the transaction
  * that causes it: a rolled-back deploy leaves no event, a committed one is
- * never lost.  Delivery to channels builds on this log.
+ * never lost.  The same statement fans the event out to the channels
+ * (outbox.c); the worker delivers after commit (worker.c, http.c).
  */
 #include "postgres.h"
 
@@ -25,8 +26,8 @@ static const char *const reserved_prefixes[] = {
 };
 
 /* True for lower-case dotted words of letters, digits and '_', two or more. */
-static bool
-ValidEventName(const char *p)
+bool
+MoValidEventName(const char *p)
 {
 	int			words = 0;
 
@@ -48,7 +49,7 @@ ValidEventName(const char *p)
 void
 MoCheckEventName(const char *event)
 {
-	if (strlen(event) > MO_MAX_EVENT_LEN || !ValidEventName(event))
+	if (strlen(event) > MO_MAX_EVENT_LEN || !MoValidEventName(event))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid event name \"%s\"", event),
@@ -58,35 +59,31 @@ MoCheckEventName(const char *event)
 }
 
 /*
- * Records an event in the current transaction.  payload_json is a JSON
- * object (text).  Works with or without SPI already connected; the row is
- * written as the extension's owner.
+ * Records an event in the current transaction and fans it out to the
+ * channels whose filter matches (outbox.c): outbox rows for webhook and
+ * slack channels, NOTIFY for notify channels.  payload_json is a JSON
+ * object (text).  Works with or without SPI already connected; the rows are
+ * written as the extension's owner.  Returns the event's id (0 when the
+ * installed schema predates events).
  */
 int64
 MoEmitEvent(const char *event, const char *payload_json)
 {
 	MoOwnerState owner;
-	MoArgs		args = {0};
 	char	   *role = MoCurrentRoleName();
+	Oid			nsp = get_namespace_oid(MO_SCHEMA, false);
 	int64		id;
-	bool		isnull;
 
 	/* A 0.1.0 schema (library upgraded, ALTER EXTENSION not yet run) has no events. */
-	if (!OidIsValid(get_relname_relid("events", get_namespace_oid(MO_SCHEMA, false))))
+	if (!OidIsValid(get_relname_relid("events", nsp)))
 	{
 		elog(DEBUG1, "migrate_ops: no events table, event \"%s\" not recorded", event);
 		return 0;
 	}
 
-	MoArgText(&args, event);
-	MoArgJsonb(&args, payload_json ? payload_json : "{}");
-	MoArgText(&args, role);
-
 	SPI_connect();
 	MoBecomeOwner(&owner);
-	MoSpiExec("INSERT INTO migrate_ops.events (event, payload, created_by)"
-			  " VALUES ($1, $2, $3) RETURNING id", &args);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	id = MoOutboxEnqueue(event, payload_json, role);
 	MoRestoreUser(&owner);
 	SPI_finish();
 	return id;

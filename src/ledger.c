@@ -65,6 +65,14 @@ static bool session_lock_held = false;
 static bool lock_for_recording = false;
 
 /*
+ * The tool whose ledger opened the session's record-only migration
+ * (tools.c: Prisma's row before it runs, golang-migrate's dirty flag), or
+ * NULL for start(); and whether it is running a migration's rollback.
+ */
+static char *session_tool = NULL;
+static bool session_tool_rollback = false;
+
+/*
  * start(), finish() and fail() change the session's recording state; each
  * change is logged with the subtransaction that made it, so an abort puts
  * the state back exactly as the ledger rows roll back.
@@ -73,6 +81,8 @@ typedef struct RecordingUndo
 {
 	SubTransactionId subid;
 	char	   *prev_version;	/* the open migration before the change, or NULL */
+	char	   *prev_tool;		/* and the tool that opened it, or NULL */
+	bool		prev_rollback;
 } RecordingUndo;
 
 static List *recording_undo = NIL;
@@ -101,20 +111,43 @@ SetSessionVersion(const char *version)
 	session_version = version ? MemoryContextStrdup(TopMemoryContext, version) : NULL;
 }
 
-/* Opens (version) or closes (NULL) the record-only migration, undoably. */
+/* Sets (or with NULL clears) the tool that opened the session's migration. */
 static void
-SetRecording(const char *version)
+SetSessionTool(const char *tool, bool rollback)
+{
+	if (session_tool)
+		pfree(session_tool);
+	session_tool = tool ? MemoryContextStrdup(TopMemoryContext, tool) : NULL;
+	session_tool_rollback = tool ? rollback : false;
+}
+
+/*
+ * Opens (version) or closes (NULL) the record-only migration, undoably;
+ * tool is the deploy tool that opened it (NULL for start()).
+ */
+static void
+SetRecordingTool(const char *version, const char *tool, bool rollback)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 	RecordingUndo *undo = palloc(sizeof(RecordingUndo));
 
 	undo->subid = GetCurrentSubTransactionId();
 	undo->prev_version = session_recording ? pstrdup(session_version) : NULL;
+	undo->prev_tool = session_recording && session_tool ? pstrdup(session_tool) : NULL;
+	undo->prev_rollback = session_tool_rollback;
 	recording_undo = lappend(recording_undo, undo);
 	MemoryContextSwitchTo(old);
 
 	SetSessionVersion(version);
+	SetSessionTool(version ? tool : NULL, rollback);
 	session_recording = (version != NULL);
+}
+
+/* Opens (version) or closes (NULL) the record-only migration of start(), undoably. */
+static void
+SetRecording(const char *version)
+{
+	SetRecordingTool(version, NULL, false);
 }
 
 /* Undoes the recording changes made in subtransaction subid (any, if invalid). */
@@ -128,9 +161,12 @@ UndoRecording(SubTransactionId subid)
 		if (subid != InvalidSubTransactionId && undo->subid != subid)
 			break;
 		SetSessionVersion(undo->prev_version);
+		SetSessionTool(undo->prev_tool, undo->prev_rollback);
 		session_recording = (undo->prev_version != NULL);
 		if (undo->prev_version)
 			pfree(undo->prev_version);
+		if (undo->prev_tool)
+			pfree(undo->prev_tool);
 		pfree(undo);
 		recording_undo = list_delete_last(recording_undo);
 	}
@@ -145,9 +181,13 @@ DeployLockTag(LOCKTAG *tag)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MO_LOCK_CLASS, MO_LOCK_DEPLOY, 2);
 }
 
-/* Describes the deploy lock's holder for an error detail (SPI connected). */
-static char *
-DeployLockHolder(void)
+/*
+ * Describes the process, other than this one, that holds the deploy lock (a
+ * sentence for an error detail), or returns NULL when none does.  SPI
+ * connected, as the owner.  Also used by preflight() (gates.c).
+ */
+char *
+MoDeployLockHolder(void)
 {
 	MoArgs		args = {0};
 
@@ -164,9 +204,10 @@ DeployLockHolder(void)
 			  "   AND l.classid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
 			  "   AND l.objid OPERATOR(pg_catalog.=) $2::pg_catalog.oid"
 			  "   AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted"
+			  "   AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
 			  " LIMIT 1", &args);
 	if (SPI_processed == 0)
-		return pstrdup("The process holding the deploy lock has just released it.");
+		return NULL;
 	if (MoSpiGetText(0, 2) == NULL)
 		return psprintf("Process %s holds the deploy lock.", MoSpiGetText(0, 1));
 	return psprintf("Process %s holds the deploy lock, running migration \"%s\" since %s.",
@@ -199,13 +240,14 @@ DeployLockAcquire(bool sessionLock)
 			char	   *holder;
 
 			MoBecomeOwner(&owner);
-			holder = DeployLockHolder();
+			holder = MoDeployLockHolder();
 			MoRestoreUser(&owner);
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("another deploy is running in database \"%s\"",
 							get_database_name(MyDatabaseId)),
-					 errdetail("%s", holder),
+					 errdetail("%s", holder ? holder :
+							   "The process holding the deploy lock has just released it."),
 					 errhint("Wait for it to finish and retry, or raise migrate_ops.lock_wait (now %d ms).",
 							 mo_lock_wait)));
 		}
@@ -217,6 +259,25 @@ DeployLockAcquire(bool sessionLock)
 	}
 	if (sessionLock)
 		session_lock_held = true;
+}
+
+/*
+ * Takes the deploy lock at session level if it is free, without waiting
+ * (for a deploy tool's migration, which must never be held up or failed by
+ * migrate_ops); returns whether this session holds it now.
+ */
+static bool
+DeployLockTry(void)
+{
+	LOCKTAG		tag;
+
+	if (session_lock_held)
+		return true;
+	DeployLockTag(&tag);
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		return false;
+	session_lock_held = true;
+	return true;
 }
 
 /* Releases the session-level deploy lock, if this session holds it. */
@@ -365,6 +426,10 @@ LedgerHistory(const char *version, const char *action, const char *old_state,
 			  " VALUES ($1, $2, $3, $4, $5, $6)", &args);
 }
 
+static void LedgerEmitError(const char *event, const char *version, const char *action,
+							const char *sqlstate, const char *message, const char *detail,
+							const char *hint);
+
 /*
  * Emits a migration.* event whose payload is the ledger row of version
  * (as it is now in this transaction), plus the action that caused it.
@@ -372,15 +437,30 @@ LedgerHistory(const char *version, const char *action, const char *old_state,
 static void
 LedgerEmit(const char *event, const char *version, const char *action, ErrorData *edata)
 {
+	LedgerEmitError(event, version, action,
+					edata ? unpack_sql_state(edata->sqlerrcode) : NULL,
+					edata ? edata->message : NULL,
+					edata ? edata->detail : NULL,
+					edata ? edata->hint : NULL);
+}
+
+/*
+ * LedgerEmit() with the error given by its parts (message NULL: the row's
+ * own error, if any).
+ */
+static void
+LedgerEmitError(const char *event, const char *version, const char *action,
+				const char *sqlstate, const char *message, const char *detail, const char *hint)
+{
 	MoArgs		args = {0};
 	char	   *json;
 
 	MoArgText(&args, version);
 	MoArgText(&args, action);
-	MoArgText(&args, edata ? unpack_sql_state(edata->sqlerrcode) : NULL);
-	MoArgText(&args, edata ? edata->message : NULL);
-	MoArgText(&args, edata ? edata->detail : NULL);
-	MoArgText(&args, edata ? edata->hint : NULL);
+	MoArgText(&args, sqlstate);
+	MoArgText(&args, message);
+	MoArgText(&args, detail);
+	MoArgText(&args, hint);
 	MoSpiExec("SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
 			  "  'version', version, 'action', $2, 'state', state, 'description', description,"
 			  "  'source', source, 'checksum', checksum, 'applied_by', applied_by,"
@@ -404,7 +484,8 @@ LedgerEmit(const char *event, const char *version, const char *action, ErrorData
 
 /*
  * Marks failed every "running" row whose backend no longer exists (same pid
- * and start time), so a deploy killed mid-way never stays "running".
+ * and start time), so a deploy killed mid-way never stays "running", and
+ * emits migration.failed for each.
  */
 static void
 LedgerReapInterrupted(void)
@@ -430,7 +511,17 @@ LedgerReapInterrupted(void)
 			  "   (version, action, old_state, new_state, performed_by, detail)"
 			  " SELECT version, 'interrupted', 'running', 'failed', CURRENT_USER,"
 			  "        pg_catalog.format('process %s ended while the migration was running', backend_pid)"
-			  "   FROM upd", NULL);
+			  "   FROM upd RETURNING version", NULL);
+	if (SPI_processed > 0)
+	{
+		int			n = (int) SPI_processed;
+		char	  **versions = palloc(sizeof(char *) * n);
+
+		for (int i = 0; i < n; i++)
+			versions[i] = MoSpiGetText(i, 1);
+		for (int i = 0; i < n; i++)
+			LedgerEmit("migration.failed", versions[i], "interrupted", NULL);
+	}
 }
 
 /* The highest version recorded by baseline(), or NULL. */
@@ -440,7 +531,8 @@ LedgerBaselineVersion(void)
 	char	   *best = NULL;
 
 	MoSpiExec("SELECT version FROM migrate_ops.migrations"
-			  " WHERE state OPERATOR(pg_catalog.=) 'baselined'", NULL);
+			  " WHERE state OPERATOR(pg_catalog.=) 'baselined'"
+			  "   AND source OPERATOR(pg_catalog.=) 'baseline'", NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *v = MoSpiGetText(i, 1);
@@ -699,11 +791,14 @@ typedef struct Deploy
 } Deploy;
 
 /*
- * Checks the ledger and records the start of an apply().  Returns false when
- * there is nothing to do (already applied, or covered by the baseline).
+ * Checks the ledger and the deploy gates, and records the start of an
+ * apply().  Returns false when there is nothing to do (already applied, or
+ * covered by the baseline).  Runs as the owner; owner is what DeployRun
+ * saved with MoBecomeOwner (a gate refusing a non-atomic deploy restores it
+ * before committing its event).
  */
 static bool
-ApplyBegin(Deploy *d)
+ApplyBegin(Deploy *d, MoOwnerState *owner)
 {
 	LedgerRow	row;
 	char	   *baseline;
@@ -729,6 +824,12 @@ ApplyBegin(Deploy *d)
 						d->version, baseline)));
 		return false;
 	}
+
+	/*
+	 * Deploy gates (gates.c): in production a failing blocking preflight
+	 * check refuses the deploy here, before the running row (MO002).
+	 */
+	MoGatesCheckApply(d->version, d->checksum, d->lint_json, d->role, d->nonatomic, owner);
 
 	LedgerMarkRunning(d->version, d->description, d->checksum, d->script,
 					  d->down_script, "apply", d->role);
@@ -844,7 +945,7 @@ DeployRun(Deploy *d)
 	LedgerReapInterrupted();
 	if (d->rollback)
 		RollbackBegin(d);
-	else if (!ApplyBegin(d))
+	else if (!ApplyBegin(d, &owner))
 	{
 		MoRestoreUser(&owner);
 		return;
@@ -1241,6 +1342,368 @@ migrate_ops_baseline(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* ---- recording what another deploy tool ran (tools.c) ---- */
+
+/* True when both checksums are known and differ. */
+static bool
+ChecksumsDiffer(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) != 0;
+}
+
+/* History detail of a tool's record: "prisma, public._prisma_migrations[: message]". */
+static char *
+ToolDetail(const MoToolRun *run, const char *message)
+{
+	return psprintf("%s%s%s%s%s", run->source, run->ledger ? ", " : "", run->ledger ? run->ledger : "",
+					message ? ": " : "", message ? message : "");
+}
+
+/*
+ * Inserts or overwrites the row of a tool's version in a final state
+ * (a migration the tool recorded after running it, or sync()).
+ */
+static void
+LedgerToolUpsert(const MoToolRun *run, const char *state, const char *role)
+{
+	TimestampTz finished = run->finished_at ? run->finished_at : GetCurrentTimestamp();
+	TimestampTz started = run->started_at ? Min(run->started_at, finished) : finished;
+	bool		failed = strcmp(state, "failed") == 0;
+	MoArgs		args = {0};
+
+	MoArgText(&args, run->version);
+	MoArgText(&args, run->description);
+	MoArgText(&args, run->checksum);
+	MoArgText(&args, state);
+	MoArgText(&args, run->source);
+	MoArgTimestamptz(&args, started, false);
+	MoArgTimestamptz(&args, finished, false);
+	MoArgText(&args, role);
+	MoArgInt4(&args, MyProcPid);
+	MoArgTimestamptz(&args, MyStartTimestamp, false);
+	MoArgText(&args, failed ? run->error_sqlstate : NULL);
+	MoArgText(&args, failed ? (run->message ? run->message : "failed") : NULL);
+	MoSpiExec("INSERT INTO migrate_ops.migrations AS m"
+			  " (version, description, checksum, state, source, started_at, finished_at, duration,"
+			  "  applied_by, application_name, client_addr, backend_pid, backend_start, attempts,"
+			  "  error_sqlstate, error_message)"
+			  " VALUES ($1, $2, $3, $4, $5, $6, $7, $7 OPERATOR(pg_catalog.-) $6, $8,"
+			  "  pg_catalog.current_setting('application_name'), pg_catalog.inet_client_addr(),"
+			  "  $9, $10, 1, $11, $12)"
+			  " ON CONFLICT (version) DO UPDATE SET"
+			  "  description = COALESCE(EXCLUDED.description, m.description),"
+			  "  checksum = EXCLUDED.checksum, script = NULL, down_script = NULL,"
+			  "  state = EXCLUDED.state, source = EXCLUDED.source,"
+			  "  started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
+			  "  duration = EXCLUDED.duration, applied_by = EXCLUDED.applied_by,"
+			  "  application_name = EXCLUDED.application_name, client_addr = EXCLUDED.client_addr,"
+			  "  backend_pid = EXCLUDED.backend_pid, backend_start = EXCLUDED.backend_start,"
+			  "  attempts = m.attempts OPERATOR(pg_catalog.+) 1,"
+			  "  error_sqlstate = EXCLUDED.error_sqlstate, error_message = EXCLUDED.error_message,"
+			  "  error_detail = NULL, error_hint = NULL, error_context = NULL,"
+			  "  fingerprint_before = NULL, fingerprint_after = NULL, changes = NULL,"
+			  "  resolved_by = NULL, resolved_at = NULL, resolution_reason = NULL", &args);
+}
+
+/*
+ * A tool changed the checksum of a version it had applied (Flyway repair,
+ * a hand-edited _prisma_migrations): the ledger keeps the checksum that ran
+ * (so status() given the repository's checksums reports checksum_mismatch),
+ * records the new one in the history and warns.  As the owner, SPI connected.
+ */
+static void
+LedgerToolChecksumFlag(const MoToolRun *run, const LedgerRow *row, const char *role)
+{
+	LedgerHistory(run->version, "checksum_changed", row->state, row->state, role,
+				  ToolDetail(run, psprintf("checksum %s -> %s", row->checksum, run->checksum)));
+	ereport(WARNING,
+			(errmsg("%s changed the checksum of migration \"%s\" after it was applied",
+					run->source, run->version),
+			 errdetail("It was applied with checksum %s; %s now says %s.",
+					   row->checksum, run->ledger ? run->ledger : run->source, run->checksum),
+			 errhint("migrate_ops keeps the checksum that was applied: status() given the "
+					 "repository's checksums reports checksum_mismatch.  Never edit an applied "
+					 "migration: write a new one.")));
+}
+
+/*
+ * The deploy tool is about to run version (Prisma inserts its row first,
+ * golang-migrate sets its dirty flag): opens it in this session like
+ * start(), so that the DDL that follows, in this transaction or later ones,
+ * is attributed to it — or, with rollback, opens the rollback of an applied
+ * version (golang-migrate down).  A version the ledger has as applied is run
+ * again: the tool is the authority on what it runs (after a reset of its
+ * database, say).  Never waits for, nor fails on, another deploy: the
+ * deploy lock is taken only if it is free.  Returns whether the migration is
+ * open now.  SPI need not be connected.
+ */
+bool
+MoToolBegin(const MoToolRun *run, bool rollback)
+{
+	char	   *role = MoCurrentRoleName();
+	MoOwnerState owner;
+	LedgerRow	row;
+	bool		opened = false;
+
+	MoCheckVersion(run->version);
+	if (session_version != NULL)
+	{
+		MoToolRun	prev = {0};
+
+		if (session_tool && session_tool_rollback == rollback &&
+			strcmp(session_version, run->version) == 0)
+			return true;		/* open already */
+		if (!session_recording || session_tool == NULL)
+		{
+			ereport(WARNING,
+					(errmsg("migrate_ops does not track %s migration \"%s\" as running",
+							run->source, run->version),
+					 errdetail("Migration \"%s\" is open in this session.", session_version)));
+			return false;
+		}
+		/* the tool moved on without closing the previous one */
+		prev.source = pstrdup(session_tool);
+		prev.version = pstrdup(session_version);
+		prev.ledger = run->ledger;
+		prev.message = psprintf("%s started migration \"%s\" before finishing this one",
+								run->source, run->version);
+		(void) MoToolEnd(&prev, "failed");
+	}
+
+	SPI_connect();
+	MoBecomeOwner(&owner);
+	LedgerReapInterrupted();
+	LedgerFetch(run->version, &row);
+	if (rollback)
+		opened = row.found && (strcmp(row.state, "applied") == 0 || strcmp(row.state, "baselined") == 0);
+	else if (row.found && strcmp(row.state, "running") == 0)
+		ereport(WARNING,
+				(errmsg("migrate_ops does not track %s migration \"%s\" as running here",
+						run->source, run->version),
+				 errdetail("Process %s is running it.", row.backend_pid ? row.backend_pid : "?")));
+	else
+	{
+		LedgerMarkRunning(run->version, run->description, run->checksum, NULL, NULL, run->source, role);
+		LedgerSetLintFindings(run->version, NULL);
+		RecordingBeforeFree();
+		recording_before = MoLedgerCaptureBefore(run->version);
+		if (recording_before)
+		{
+			MemoryContextSetParent(recording_before->cxt, TopMemoryContext);
+			recording_before_version = MemoryContextStrdup(TopMemoryContext, run->version);
+		}
+		/* an applied version the tool runs again (its database was reset): a new attempt */
+		LedgerHistory(run->version, "start", row.found ? row.state : NULL, "running", role,
+					  ToolDetail(run, NULL));
+		LedgerEmit("migration.started", run->version, "record", NULL);
+		opened = true;
+	}
+	MoRestoreUser(&owner);
+	SPI_finish();
+
+	if (opened)
+	{
+		SetRecordingTool(run->version, run->source, rollback);
+		if (DeployLockTry())
+			lock_for_recording = true;
+		else
+			ereport(WARNING,
+					(errmsg("another deploy holds the deploy lock of database \"%s\"",
+							get_database_name(MyDatabaseId)),
+					 errdetail("%s migration \"%s\" runs anyway: migrate_ops never holds up a deploy tool.",
+							   run->source, run->version)));
+	}
+	return opened;
+}
+
+/*
+ * The deploy tool's ledger says version ended in state: "applied",
+ * "failed", "rolled_back" or "baselined".  Closes the migration this
+ * session opened for it (MoToolBegin), or records the outcome at once for
+ * tools that write their row after running the migration (Flyway, dbmate,
+ * Sqitch).  Applied and rolled-back migrations move the drift baseline
+ * (unless run->no_snapshot) and, like failures, emit their migration.*
+ * event (not for sync()).  An applied version the ledger knows already is
+ * left alone unless the tool ran it again (run->ran) or it is repeatable
+ * with a new checksum; a new checksum without a new run is flagged.
+ * Returns whether it recorded anything.  SPI need not be connected.
+ */
+bool
+MoToolEnd(const MoToolRun *run, const char *state)
+{
+	char	   *role = MoCurrentRoleName();
+	bool		applied = strcmp(state, "applied") == 0;
+	bool		failed = strcmp(state, "failed") == 0;
+	bool		rolled_back = strcmp(state, "rolled_back") == 0;
+	bool		open = session_recording && session_tool != NULL &&
+		strcmp(session_version, run->version) == 0;
+	bool		open_rollback = open && session_tool_rollback;
+	bool		known;
+	bool		done = true;
+	char	   *detail = ToolDetail(run, run->message);
+	MoOwnerState owner;
+	LedgerRow	row;
+
+	MoCheckVersion(run->version);
+	SPI_connect();
+	MoBecomeOwner(&owner);
+	LedgerReapInterrupted();
+	LedgerFetch(run->version, &row);
+	known = row.found && (strcmp(row.state, "applied") == 0 || strcmp(row.state, "baselined") == 0);
+
+	if (open_rollback)
+	{
+		/* golang-migrate down: the rollback ends */
+		if (!failed && known)
+		{
+			LedgerSetState(run->version, "rolled_back", role,
+						   run->message ? run->message : psprintf("rolled back by %s", run->source));
+			if (!run->no_snapshot)
+				MoLedgerRecordAfter(run->version, NULL, "rollback", role, 0);
+			LedgerHistory(run->version, "rollback", row.state, "rolled_back", role, detail);
+			LedgerEmit("migration.rolled_back", run->version, "record", NULL);
+		}
+		else
+		{
+			LedgerHistory(run->version, "rollback", row.found ? row.state : NULL,
+						  row.found ? row.state : NULL, role, detail);
+			LedgerEmitError("migration.failed", run->version, "record", run->error_sqlstate,
+							run->message ? run->message : "the rollback failed", NULL, NULL);
+		}
+	}
+	else if (open && (applied || failed))
+	{
+		/* the migration this session opened ends */
+		LedgerMarkFinished(run->version, state, NULL,
+						   failed ? (run->message ? run->message : psprintf("%s recorded the migration as failed", run->source)) : NULL);
+		if (failed && run->error_sqlstate)
+		{
+			MoArgs		args = {0};
+
+			MoArgText(&args, run->version);
+			MoArgText(&args, run->error_sqlstate);
+			MoSpiExec("UPDATE migrate_ops.migrations SET error_sqlstate = $2"
+					  " WHERE version OPERATOR(pg_catalog.=) $1", &args);
+		}
+		if (applied)
+			MoLedgerRecordAfter(run->version,
+								recording_before_version && strcmp(recording_before_version, run->version) == 0 ?
+								recording_before : NULL,
+								"finish", role, MO_RECORD_FINGERPRINT | MO_RECORD_CHANGES);
+		LedgerHistory(run->version, applied ? "finish" : "fail", "running", state, role, detail);
+		LedgerEmit(applied ? "migration.applied" : "migration.failed", run->version, "record", NULL);
+	}
+	else if (run->sync && row.found)
+		done = false;			/* sync() records only what the ledger does not know */
+	else if (applied || strcmp(state, "baselined") == 0)
+	{
+		if (known && !run->ran && ChecksumsDiffer(row.checksum, run->checksum) && !run->repeatable)
+		{
+			LedgerToolChecksumFlag(run, &row, role);
+			done = false;
+		}
+		else if (known && !run->ran && !ChecksumsDiffer(row.checksum, run->checksum))
+			done = false;		/* known already */
+		else
+		{
+			LedgerToolUpsert(run, state, role);
+			if (!run->no_snapshot)
+				MoLedgerRecordAfter(run->version, NULL, applied ? "finish" : "baseline", role,
+									applied ? MO_RECORD_FINGERPRINT | MO_RECORD_CHANGES : MO_RECORD_FINGERPRINT);
+			LedgerHistory(run->version, run->sync ? "sync" : (applied ? "record" : "baseline"),
+						  row.found ? row.state : NULL, state, role, detail);
+			if (applied && !run->sync)
+				LedgerEmit("migration.applied", run->version, "record", NULL);
+		}
+	}
+	else if (failed)
+	{
+		if (known)
+		{
+			/* a new attempt at an applied version failed: it stays applied */
+			LedgerHistory(run->version, "fail", row.state, row.state, role, detail);
+			LedgerEmitError("migration.failed", run->version, "record", run->error_sqlstate,
+							run->message ? run->message : "failed", NULL, NULL);
+		}
+		else
+		{
+			LedgerToolUpsert(run, state, role);
+			LedgerHistory(run->version, run->sync ? "sync" : "fail", row.found ? row.state : NULL,
+						  state, role, detail);
+			if (!run->sync)
+				LedgerEmit("migration.failed", run->version, "record", NULL);
+		}
+	}
+	else if (rolled_back)
+	{
+		if (row.found && strcmp(row.state, "rolled_back") == 0)
+			done = false;
+		else
+		{
+			if (row.found)
+				LedgerSetState(run->version, "rolled_back", role,
+							   run->message ? run->message : psprintf("rolled back by %s", run->source));
+			else
+				LedgerToolUpsert(run, state, role);
+			if (!run->no_snapshot)
+				MoLedgerRecordAfter(run->version, NULL, "rollback", role, 0);
+			LedgerHistory(run->version, run->sync ? "sync" : "rollback", row.found ? row.state : NULL,
+						  "rolled_back", role, detail);
+			if (!run->sync)
+				LedgerEmit("migration.rolled_back", run->version, "record", NULL);
+		}
+	}
+	else
+		elog(ERROR, "unknown tool state \"%s\"", state);
+	MoRestoreUser(&owner);
+	SPI_finish();
+
+	if (open)
+		SetRecordingTool(NULL, NULL, false);
+	return done;
+}
+
+/*
+ * The deploy tool changed the checksum it keeps for version (run->checksum
+ * is the new one): flagged if migrate_ops recorded the version as applied
+ * with another checksum.
+ */
+void
+MoToolChecksumChanged(const MoToolRun *run)
+{
+	char	   *role = MoCurrentRoleName();
+	MoOwnerState owner;
+	LedgerRow	row;
+
+	MoCheckVersion(run->version);
+	SPI_connect();
+	MoBecomeOwner(&owner);
+	LedgerFetch(run->version, &row);
+	if (row.found && (strcmp(row.state, "applied") == 0 || strcmp(row.state, "baselined") == 0) &&
+		ChecksumsDiffer(row.checksum, run->checksum))
+		LedgerToolChecksumFlag(run, &row, role);
+	MoRestoreUser(&owner);
+	SPI_finish();
+}
+
+/*
+ * Whether a deploy tool opened this session's migration (MoToolBegin);
+ * if so, which tool, version, and whether it is a rollback.
+ */
+bool
+MoToolOpen(const char **source, const char **version, bool *rollback)
+{
+	if (!session_recording || session_tool == NULL)
+		return false;
+	if (source)
+		*source = session_tool;
+	if (version)
+		*version = session_version;
+	if (rollback)
+		*rollback = session_tool_rollback;
+	return true;
+}
+
 /* ---- status() ---- */
 
 /* One version as status() reports it. */
@@ -1272,12 +1735,34 @@ StatusRowCompare(const void *a, const void *b)
 }
 
 /*
+ * Whether the repository's list speaks for a ledger row: always for the
+ * versions of apply() and start(); for a deploy tool's version (e.g.
+ * "prisma:20260101_init") only when the list holds a version of the same
+ * tool ledger ("prisma:..."), so that checking one tool's repository does
+ * not report every other tool's versions missing from it.
+ */
+static bool
+StatusInScope(StatusRow *row, char **versions, int n)
+{
+	const char *v = row->values[ST_VERSION];
+	int			len = MoToolVersionPrefixLen(v, row->values[ST_SOURCE]);
+
+	if (len == 0)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (strncmp(versions[i], v, len) == 0)
+			return true;
+	return false;
+}
+
+/*
  * Reads the repository's list given to status(): a JSON array of objects
  * with a "version" string and an optional "checksum" string.  Fills
  * versions[]/checksums[] (SPI connected); errors say which element is wrong.
+ * Also used by preflight(), health() and ready() (gates.c).
  */
-static int
-StatusReadExpected(Jsonb *expected, char ***versions, char ***checksums)
+int
+MoReadExpected(Jsonb *expected, char ***versions, char ***checksums)
 {
 	MoArgs		args = {0};
 	int			n;
@@ -1347,7 +1832,7 @@ migrate_ops_status(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (expected)
-		n_expected = StatusReadExpected(expected, &exp_versions, &exp_checksums);
+		n_expected = MoReadExpected(expected, &exp_versions, &exp_checksums);
 
 	MoBecomeOwner(&owner);
 	LedgerReapInterrupted();
@@ -1374,6 +1859,7 @@ migrate_ops_status(PG_FUNCTION_ARGS)
 		r->values[ST_ERROR] = MoSpiGetText(i, 10);
 		rows[nrows++] = r;
 		if (strcmp(r->values[ST_STATE], "baselined") == 0 &&
+			strcmp(r->values[ST_SOURCE], "baseline") == 0 &&
 			(baseline == NULL || MoVersionCompare(r->values[ST_VERSION], baseline) > 0))
 			baseline = r->values[ST_VERSION];
 	}
@@ -1424,7 +1910,8 @@ migrate_ops_status(PG_FUNCTION_ARGS)
 			}
 		}
 		for (int i = 0; i < nledger; i++)
-			if (!in_repo[i] && strcmp(rows[i]->values[ST_STATE], "applied") == 0)
+			if (!in_repo[i] && strcmp(rows[i]->values[ST_STATE], "applied") == 0 &&
+				StatusInScope(rows[i], exp_versions, n_expected))
 				rows[i]->values[ST_STATE] = "missing_from_repo";
 		qsort(rows, nrows, sizeof(StatusRow *), StatusRowCompare);
 	}

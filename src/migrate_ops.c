@@ -81,6 +81,11 @@ _PG_init(void)
 	DefineLedgerGucs();
 	LedgerInit();
 	DriftInit();
+	CaptureInit();
+	OutboxInit();
+	WorkerInit();
+	GatesInit();
+	ToolsInit();
 
 	MarkGUCPrefixReserved("migrate_ops");
 }

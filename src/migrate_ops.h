@@ -7,10 +7,13 @@
 #include "postgres.h"
 
 #include "compat.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #ifndef MO_VERSION
@@ -28,6 +31,7 @@
  * codes are used wherever one fits; these cover what no standard code says.
  */
 #define ERRCODE_MO_MIGRATION_CHANGED	MAKE_SQLSTATE('M','O','0','0','1')
+#define ERRCODE_MO_PREFLIGHT_BLOCKED	MAKE_SQLSTATE('M','O','0','0','2')
 
 /*
  * The deploy lock: an advisory lock (the same tag as
@@ -38,6 +42,7 @@
 #define MO_LOCK_DEPLOY		1
 #define MO_LOCK_SNAPSHOT	2	/* serialises snapshot writes (transaction-level) */
 #define MO_LOCK_SCAN		3	/* serialises scan() and accept_drift() (transaction-level) */
+#define MO_LOCK_WORKER		4	/* held by a database's background worker for its life (session-level) */
 
 /* ---- GUCs (migrate_ops.c) ---- */
 extern int	mo_lock_timeout;
@@ -76,6 +81,7 @@ extern void MoArgBool(MoArgs *args, bool value);
 extern void MoArgTimestamptz(MoArgs *args, TimestampTz value, bool isnull);
 extern void MoArgJsonb(MoArgs *args, const char *json);
 extern int	MoSpiExec(const char *sql, MoArgs *args);
+extern int	MoSpiExecPlan(SPIPlanPtr *plan, const char *sql, MoArgs *args);
 extern char *MoSpiGetText(int row, int col);
 
 extern char *MoSha256Hex(const char *data, size_t len);
@@ -107,12 +113,103 @@ extern void MoCheckRunnableInTransaction(List *statements, const char *what);
 /* ---- events.c ---- */
 #define MO_MAX_EVENT_LEN	64
 #define MO_MAX_PAYLOAD_LEN	(1024 * 1024)
+extern bool MoValidEventName(const char *event);
 extern void MoCheckEventName(const char *event);
 extern int64 MoEmitEvent(const char *event, const char *payload_json);
+
+/* ---- outbox.c: channels, fan-out of events to the outbox, NOTIFY ---- */
+
+/* Channel name used for pg_notify() by notify channels. */
+#define MO_NOTIFY_CHANNEL	"migrate_ops"
+/* Longest NOTIFY payload PostgreSQL accepts (BLCKSZ - NAMEDATALEN - 128, exclusive). */
+#define MO_NOTIFY_MAX_PAYLOAD	(BLCKSZ - NAMEDATALEN - 128 - 1)
+
+extern char *mo_allowed_urls;
+extern int	mo_max_attempts;
+extern int	mo_retry_delay;
+extern int	mo_retry_max_delay;
+extern int	mo_connect_timeout;
+extern int	mo_request_timeout;
+extern int	mo_batch_size;
+extern int	mo_max_connections;
+
+extern void OutboxInit(void);
+extern int64 MoOutboxEnqueue(const char *event, const char *payload_json, const char *role);
+
+/* ---- http.c: URLs, signatures, Slack bodies, libcurl delivery ---- */
+
+/* One HTTP POST of a delivery batch, and its outcome. */
+typedef struct MoRequest
+{
+	int64		outbox_id;
+	int64		event_id;
+	char	   *channel;
+	int			attempts;		/* including this one */
+	char	   *url;
+	char	   *body;
+	char	   *signature;		/* "sha256=<hex>", or NULL */
+	/* outcome */
+	bool		done;			/* an outcome is known (sent or failed) */
+	bool		ok;				/* 2xx */
+	bool		permanent;		/* failed and must not be retried */
+	int			status;			/* HTTP status, 0 when none */
+	long		retry_after;	/* seconds from Retry-After, 0 when none */
+	char	   *error;			/* failure description */
+	TimestampTz finished_at;
+} MoRequest;
+
+extern void MoCheckChannelUrl(const char *url);
+extern bool MoIsHttpUrl(const char *url);
+extern bool MoUrlAllowed(const char *url, const char *allow_list);
+extern char *MoHmacSha256Hex(const char *key, const char *data, size_t len);
+extern char *MoSlackBody(Jsonb *envelope);
+extern void MoHttpSend(MoRequest *requests, int n, bool (*stop) (void));
+extern void MoHttpInit(void);
+extern void MoHttpReset(void);
+
+/* ---- worker.c: launcher, database workers, scans, retention ---- */
+extern char *mo_databases;
+extern int	mo_scan_interval;
+extern int	mo_scan_lock_timeout;
+extern int	mo_retention;
+
+extern void WorkerInit(void);
+extern void MoWakeWorkerAtCommit(void);
+extern bool MoWorkerIsRunning(Oid dboid);
+extern bool MoWorkerServesDatabase(const char *name);
 
 /* ---- ledger.c ---- */
 extern void LedgerInit(void);
 extern const char *MoCurrentMigration(void);
+extern PGDLLEXPORT Datum migrate_ops_checksum(PG_FUNCTION_ARGS);
+extern char *MoDeployLockHolder(void);
+extern int	MoReadExpected(Jsonb *expected, char ***versions, char ***checksums);
+
+/*
+ * What another tool's ledger says about one version (tools.c records it
+ * through MoToolBegin/MoToolEnd; the ledger row's source is the tool).
+ */
+typedef struct MoToolRun
+{
+	const char *source;			/* "prisma", "flyway", "dbmate", "golang-migrate", "sqitch" */
+	const char *version;		/* as migrate_ops records it, e.g. "prisma:20260101_init" */
+	const char *ledger;			/* the tool's table, e.g. "public._prisma_migrations" */
+	const char *checksum;		/* the tool's checksum, or NULL */
+	const char *description;
+	TimestampTz started_at;		/* 0 = now */
+	TimestampTz finished_at;	/* 0 = now */
+	const char *error_sqlstate; /* a failure: SQLSTATE if known */
+	const char *message;		/* a failure's message; a rollback's reason */
+	bool		repeatable;		/* a new checksum is a new run, not an edit (Flyway R__, Sqitch rework) */
+	bool		ran;			/* the tool ran it just now (its DDL was claimed): a known version runs again */
+	bool		sync;			/* sync(): only record what the ledger does not know, no event */
+	bool		no_snapshot;	/* do not move the drift baseline (sync() takes one at most) */
+} MoToolRun;
+
+extern bool MoToolBegin(const MoToolRun *run, bool rollback);
+extern bool MoToolEnd(const MoToolRun *run, const char *state);
+extern void MoToolChecksumChanged(const MoToolRun *run);
+extern bool MoToolOpen(const char **source, const char **version, bool *rollback);
 
 /* ---- catalog.c: whole-database introspection (DESIGN §2) ---- */
 
@@ -348,5 +445,75 @@ extern bool MoLintHasSeverity(List *findings, const char *severity);
 extern bool MoLintAvailable(void);
 extern char *MoLintForLedger(List *statements);
 extern const char *MoLockModeName(LOCKMODE mode);
+
+/* ---- capture.c (DESIGN §3) ---- */
+extern bool mo_capture_ddl;
+extern int	mo_capture_statement_max;
+extern void CaptureInit(void);
+
+/* Who last changed an object, from migrate_ops.ddl_log (see MoDdlAttribution). */
+typedef struct MoAttribution
+{
+	int64		log_id;			/* ddl_log.id of the matching row */
+	TimestampTz logged_at;
+	char	   *role;			/* current_user of the change */
+	char	   *application_name;	/* NULL when unknown */
+	char	   *migration;		/* NULL = out-of-band */
+	char	   *command_tag;	/* e.g. "ALTER TABLE" */
+	bool		by_parent;		/* matched through parent_identity */
+} MoAttribution;
+
+extern bool MoDdlAttribution(const char *identity, const char *parent_identity,
+							 MoAttribution *out);
+extern bool MoDdlAttributionFor(const char *identity, const char *parent_identity,
+								const char *const *tags, MoAttribution *out);
+extern bool MoCaptureSuspend(bool suspend);
+extern int64 MoDdlLogPrune(TimestampTz older_than, int limit);
+extern bool MoCaptureIsRestore(bool any_role);
+extern int64 MoCaptureClaim(const char *version, TimestampTz *first_at);
+extern int64 MoCaptureClaimOthers(const char *version, TimestampTz since, TimestampTz *first_at);
+
+/* ---- tools.c: Prisma, Flyway, dbmate, golang-migrate, Sqitch ---- */
+extern bool mo_track_tools;
+extern void ToolsInit(void);
+extern void MoToolsDdlCommandEnd(List *relids);
+extern int	MoToolVersionPrefixLen(const char *version, const char *source);
+
+/* ---- gates.c: environment, approvals, backups, preflight, health ---- */
+
+/* migrate_ops.environment */
+typedef enum MoEnvironment
+{
+	MO_ENV_DEVELOPMENT,
+	MO_ENV_STAGING,
+	MO_ENV_PRODUCTION
+} MoEnvironment;
+
+extern int	mo_environment;
+extern int	mo_required_approvals;
+extern int	mo_backup_max_age;
+
+extern void GatesInit(void);
+extern const char *MoEnvironmentName(int environment);
+
+/*
+ * The gate inside apply() (called by the ledger as the owner, owner being
+ * the caller's saved identity, before the running row): in staging and
+ * production runs the preflight checks; in production a failing check of
+ * severity "error" emits preflight.blocked (committed first when nonatomic)
+ * and raises MO002.
+ */
+extern void MoGatesCheckApply(const char *version, const char *checksum,
+							  const char *lint_json, const char *role,
+							  bool nonatomic, MoOwnerState *owner);
+
+/*
+ * For the worker, each loop (in a transaction, SPI not required): emits
+ * backup.stale once when the newest backup has become older than
+ * migrate_ops.backup_max_age in production.  Returns the event id (0 when
+ * none) and sets *next_check to when calling again is useful (0: only after
+ * a new backup or a change of settings; the worker may still poll).
+ */
+extern int64 MoCheckBackups(TimestampTz *next_check);
 
 #endif							/* MIGRATE_OPS_H */

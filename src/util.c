@@ -14,6 +14,7 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -23,6 +24,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
+#include "utils/tuplestore.h"
 
 #include "migrate_ops.h"
 
@@ -197,6 +199,35 @@ MoSpiExec(const char *sql, MoArgs *args)
 	return rc;
 }
 
+/*
+ * Like MoSpiExec(), for a statement run often: prepared once per backend as
+ * a generic plan kept in *plan, then executed with args (whose types must be
+ * the same at every call).
+ */
+int
+MoSpiExecPlan(SPIPlanPtr *plan, const char *sql, MoArgs *args)
+{
+	int			rc;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, args ? args->n : 0, args ? args->types : NULL,
+										   CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL)
+			elog(ERROR, "migrate_ops: SPI_prepare failed (%s) for: %s",
+				 SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "migrate_ops: SPI_keepplan failed for: %s", sql);
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, args ? args->values : NULL, args ? args->nulls : NULL, false, 0);
+	if (rc < 0)
+		elog(ERROR, "migrate_ops: SPI failed (%s) for: %s",
+			 SPI_result_code_string(rc), sql);
+	return rc;
+}
+
 /* Returns column col (1-based) of result row row as text, or NULL. */
 char *
 MoSpiGetText(int row, int col)
@@ -355,3 +386,31 @@ MoJsonQuote(const char *value)
 	escape_json(&buf, value);
 	return buf.data;
 }
+
+#if PG_VERSION_NUM < 150000
+/*
+ * InitMaterializedSRF() for PostgreSQL 14: checks that the caller accepts a
+ * materialized set and gives it a tuplestore with the expected descriptor.
+ */
+void
+MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	TupleDesc	tupdesc;
+
+	(void) flags;
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	MemoryContextSwitchTo(old);
+}
+#endif

@@ -99,6 +99,7 @@ mo_cluster_start() {
         echo "shared_preload_libraries = 'migrate_ops'"
         echo "fsync = off"
         echo "max_connections = 50"
+        echo "max_worker_processes = 32"   # migrate_ops: a worker per database with the extension
         echo "log_line_prefix = '%m [%p] %d %a '"
         for line in "$@"; do echo "$line"; done
     } >>"$MO_DATA/postgresql.conf"

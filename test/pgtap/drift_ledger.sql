@@ -130,11 +130,12 @@ SELECT is((SELECT status FROM migrate_ops.scans ORDER BY id DESC LIMIT 1), 'clea
 SELECT is((SELECT count(*) FROM migrate_ops.events WHERE event LIKE 'drift.detected'), 0::bigint,
           'and emits no drift.detected');
 
--- ---------------------------------------------------------------- attribution columns exist, filled by DDL capture
+-- ---------------------------------------------------------------- attribution columns, filled by DDL capture
 CREATE TABLE unattributed (i int);
 SELECT is((SELECT count(*) FROM migrate_ops.drift()
-            WHERE changed_by IS NULL AND changed_at IS NULL AND application_name IS NULL AND migration IS NULL),
-          3::bigint, 'the attribution columns are there (NULL until DDL capture fills them)');
+            WHERE changed_by = current_user AND changed_at IS NOT NULL
+              AND application_name = current_setting('application_name') AND migration IS NULL),
+          3::bigint, 'out-of-band drift is attributed to the role and application that made it (DDL capture)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -28,7 +28,7 @@ CREATE EVENT TRIGGER pl_log_ddl ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 
     EXECUTE FUNCTION pl_log_ddl();
 
 BEGIN;
-SELECT plan(101);
+SELECT plan(102);
 
 -- Lock modes lint() predicts and plan() observes, on tables (one statement per plan()).
 CREATE FUNCTION pg_temp.lint_locks(script text) RETURNS text LANGUAGE sql AS $$
@@ -142,7 +142,8 @@ RESET timezone;
 
 -- ---------------------------------------------------------------- a script failing midway
 CREATE TEMP TABLE pl_before AS SELECT (SELECT count(*) FROM pl_orders) AS orders,
-    (SELECT status FROM pl_orders WHERE id = 1) AS status1, (SELECT count(*) FROM pl_ddl_log) AS ddl_rows;
+    (SELECT status FROM pl_orders WHERE id = 1) AS status1, (SELECT count(*) FROM pl_ddl_log) AS ddl_rows,
+    (SELECT count(*) FROM migrate_ops.events) AS events, (SELECT count(*) FROM migrate_ops.ddl_log) AS ddl_log_rows;
 SELECT results_eq($$SELECT section, statement, line, command, kind, detail FROM migrate_ops.plan(E'UPDATE pl_orders SET status = ''x'' WHERE id = 1;\nALTER TABLE pl_orders ADD COLUMN y int;\nINSERT INTO pl_orders (id) VALUES (1);\nDROP TABLE pl_orders;') WHERE section IN ('statement', 'error')$$,
                   $$VALUES ('statement', 1, 1, 'UPDATE', NULL, 'UPDATE pl_orders SET status = ''x'' WHERE id = 1'),
                            ('statement', 2, 2, 'ALTER TABLE', NULL, 'ALTER TABLE pl_orders ADD COLUMN y int'),
@@ -173,7 +174,8 @@ SELECT has_table('public', 'pl_loose', 'no table dropped');
 SELECT is((SELECT count(*) FROM pl_orders), (SELECT orders FROM pl_before), 'no row deleted');
 SELECT is((SELECT count(*) FROM pl_customers WHERE name = 'gone'), 0::bigint, 'no row updated');
 SELECT is((SELECT count(*) FROM migrate_ops.migrations), 0::bigint, 'no ledger row');
-SELECT is((SELECT count(*) FROM migrate_ops.events), 0::bigint, 'no event');
+SELECT is((SELECT count(*) FROM migrate_ops.events), (SELECT events FROM pl_before), 'no event');
+SELECT is((SELECT count(*) FROM migrate_ops.ddl_log), (SELECT ddl_log_rows FROM pl_before), 'no row in migrate_ops.ddl_log');
 SELECT is((SELECT count(*) FROM pl_ddl_log), (SELECT ddl_rows FROM pl_before), 'no row from the team''s event trigger');
 SELECT is(current_setting('search_path'), '"$user", public', 'no setting changed');
 SELECT is((SELECT count(*) FROM migrate_ops.plan($$SELECT nextval('pl_seq'); SELECT nextval('pl_seq')$$) WHERE section = 'statement'), 2::bigint,

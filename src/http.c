@@ -1,0 +1,795 @@
+/*
+ * http.c — webhook and Slack delivery over libcurl (DESIGN §4).
+ *
+ * URLs are parsed by libcurl's own URL API: only http and https, with a
+ * host; the allow-list compares scheme, host, port and path segments, never
+ * raw string prefixes.  Bodies are signed with PostgreSQL's HMAC-SHA256
+ * (pg_hmac).  A batch is sent with the libcurl multi interface by the
+ * database worker, with no transaction open; the multi handle (and with it
+ * libcurl's connection cache) lives as long as the worker.
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "migrate_ops.h"
+
+/* Longest URL a channel may have (bytes). */
+#define MO_MAX_URL_LEN		2048
+
+/* Response bytes kept for the error message of a failed delivery. */
+#define MO_RESPONSE_KEEP	300
+
+/* A URL split by libcurl; fixed buffers, so nothing is palloc'd while libcurl memory is held. */
+typedef struct MoUrlParts
+{
+	char		scheme[16];
+	char		host[MO_MAX_URL_LEN + 1];
+	char		port[16];
+	char		path[MO_MAX_URL_LEN + 1];
+} MoUrlParts;
+
+/* Copies one part of h into buf (empty when absent) and frees libcurl's copy. */
+static bool
+UrlPart(CURLU *h, CURLUPart what, unsigned int flags, char *buf, size_t size)
+{
+	char	   *part = NULL;
+	CURLUcode	rc = curl_url_get(h, what, &part, flags);
+	bool		ok = true;
+
+	buf[0] = '\0';
+	if (rc == CURLUE_OK && part != NULL)
+	{
+		if (strlen(part) >= size)
+			ok = false;
+		else
+			strcpy(buf, part);
+	}
+	curl_free(part);
+	return ok;
+}
+
+/*
+ * Parses an absolute URL with libcurl.  Returns CURLUE_OK, or the libcurl
+ * error code (CURLUE_MALFORMED_INPUT for a URL too long or a part too big).
+ */
+static CURLUcode
+ParseUrl(const char *url, MoUrlParts *parts)
+{
+	CURLU	   *h;
+	CURLUcode	rc;
+
+	if (strlen(url) > MO_MAX_URL_LEN)
+		return CURLUE_MALFORMED_INPUT;
+	h = curl_url();
+	if (h == NULL)
+		return CURLUE_OUT_OF_MEMORY;
+	rc = curl_url_set(h, CURLUPART_URL, url, 0);
+	if (rc == CURLUE_OK &&
+		!(UrlPart(h, CURLUPART_SCHEME, 0, parts->scheme, sizeof(parts->scheme)) &&
+		  UrlPart(h, CURLUPART_HOST, 0, parts->host, sizeof(parts->host)) &&
+		  UrlPart(h, CURLUPART_PORT, CURLU_DEFAULT_PORT, parts->port, sizeof(parts->port)) &&
+		  UrlPart(h, CURLUPART_PATH, 0, parts->path, sizeof(parts->path))))
+		rc = CURLUE_MALFORMED_INPUT;
+	curl_url_cleanup(h);
+	if (rc == CURLUE_OK && parts->path[0] == '\0')
+		strcpy(parts->path, "/");
+	return rc;
+}
+
+/* True when url is an absolute http or https URL with a host. */
+static bool
+IsHttpUrl(const char *url, MoUrlParts *parts)
+{
+	if (ParseUrl(url, parts) != CURLUE_OK)
+		return false;
+	return (pg_strcasecmp(parts->scheme, "http") == 0 || pg_strcasecmp(parts->scheme, "https") == 0) &&
+		parts->host[0] != '\0';
+}
+
+/* Raises 22023 unless url is an http(s) URL libcurl can parse. */
+void
+MoCheckChannelUrl(const char *url)
+{
+	MoUrlParts *parts = palloc(sizeof(MoUrlParts));
+	CURLUcode	rc = ParseUrl(url, parts);
+
+	if (rc == CURLUE_UNSUPPORTED_SCHEME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only http and https URLs are allowed"),
+				 errhint("Webhook and Slack channels deliver with an HTTP POST.")));
+	if (rc != CURLUE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid channel URL"),
+				 errdetail("%s", strlen(url) > MO_MAX_URL_LEN
+						   ? psprintf("A URL has at most %d bytes.", MO_MAX_URL_LEN)
+						   : psprintf("libcurl: %s.", curl_url_strerror(rc)))));
+	if (!IsHttpUrl(url, parts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only http and https URLs are allowed"),
+				 errdetail("The URL's scheme is \"%s\"%s.", parts->scheme,
+						   parts->host[0] == '\0' ? " and it has no host" : ""),
+				 errhint("Webhook and Slack channels deliver with an HTTP POST.")));
+	pfree(parts);
+}
+
+/* True when url is an http(s) URL (for the allow-list's own syntax check). */
+bool
+MoIsHttpUrl(const char *url)
+{
+	MoUrlParts *parts = palloc(sizeof(MoUrlParts));
+	bool		ok = IsHttpUrl(url, parts);
+
+	pfree(parts);
+	return ok;
+}
+
+/* True when path is prefix, or lies under it at a segment boundary. */
+static bool
+PathUnder(const char *path, const char *prefix)
+{
+	size_t		len = strlen(prefix);
+
+	if (strncmp(path, prefix, len) != 0)
+		return false;
+	return prefix[len - 1] == '/' || path[len] == '\0' || path[len] == '/';
+}
+
+/*
+ * True when url may be delivered to under allow_list (comma- or
+ * space-separated http(s) URL prefixes): same scheme, host (case-insensitive)
+ * and port as one entry, and a path under that entry's path.  An empty list
+ * allows every http(s) URL.
+ */
+bool
+MoUrlAllowed(const char *url, const char *allow_list)
+{
+	MoUrlParts *target = palloc(sizeof(MoUrlParts));
+	MoUrlParts *entry = palloc(sizeof(MoUrlParts));
+	char	   *copy;
+	char	   *tok;
+	char	   *save = NULL;
+	bool		allowed = false;
+
+	if (!IsHttpUrl(url, target))
+		return false;
+	if (allow_list == NULL || allow_list[0] == '\0')
+		return true;
+	copy = pstrdup(allow_list);
+	for (tok = strtok_r(copy, ", \t\n", &save); tok && !allowed; tok = strtok_r(NULL, ", \t\n", &save))
+	{
+		if (!IsHttpUrl(tok, entry))
+			continue;
+		allowed = pg_strcasecmp(entry->scheme, target->scheme) == 0 &&
+			pg_strcasecmp(entry->host, target->host) == 0 &&
+			strcmp(entry->port, target->port) == 0 &&
+			PathUnder(target->path, entry->path);
+	}
+	pfree(copy);
+	pfree(target);
+	pfree(entry);
+	return allowed;
+}
+
+/* HMAC-SHA256 of data keyed with key, as 64 lower-case hex digits (pg_hmac). */
+char *
+MoHmacSha256Hex(const char *key, const char *data, size_t len)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, (const uint8 *) key, strlen(key)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
+	{
+		const char *why = ctx ? MO_HMAC_ERROR(ctx) : "out of memory";
+
+		pg_hmac_free(ctx);
+		elog(ERROR, "could not compute HMAC-SHA256: %s", why);
+	}
+	pg_hmac_free(ctx);
+	hex_encode((const char *) digest, PG_SHA256_DIGEST_LENGTH, hex);
+	hex[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
+	return hex;
+}
+
+/* ---- Slack ---- */
+
+/* A JSON value as display text (strings unquoted), or NULL for null/absent. */
+static char *
+JsonText(JsonbValue *v)
+{
+	if (v == NULL)
+		return NULL;
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			return NULL;
+	}
+}
+
+/* Member key of a JSON object container as text, or NULL. */
+static char *
+JsonField(JsonbContainer *obj, const char *key)
+{
+	if (obj == NULL)
+		return NULL;
+	return JsonText(getKeyJsonValueFromContainer(obj, key, strlen(key), NULL));
+}
+
+/* Appends text escaped for Slack mrkdwn (&, <, >), cut at max bytes with "…". */
+static void
+AppendSlackText(StringInfo buf, const char *text, int max)
+{
+	int			len = strlen(text);
+	int			cut = len > max ? pg_mbcliplen(text, len, max) : len;
+
+	for (int i = 0; i < cut; i++)
+	{
+		switch (text[i])
+		{
+			case '&':
+				appendStringInfoString(buf, "&amp;");
+				break;
+			case '<':
+				appendStringInfoString(buf, "&lt;");
+				break;
+			case '>':
+				appendStringInfoString(buf, "&gt;");
+				break;
+			default:
+				appendStringInfoChar(buf, text[i]);
+		}
+	}
+	if (cut < len)
+		appendStringInfoString(buf, "…");
+}
+
+/* The one-line summary of an event: what happened, where, which version, who. */
+static char *
+SlackHeadline(const char *event, const char *database, JsonbContainer *payload, const char *role)
+{
+	StringInfoData buf;
+	char	   *version = JsonField(payload, "version");
+	char	   *who = JsonField(payload, "applied_by");
+	const char *emoji = ":bell:";
+	const char *what = NULL;
+
+	if (who == NULL)
+		who = JsonField(payload, "role");
+	if (who == NULL)
+		who = (char *) role;
+
+	if (strcmp(event, "migration.started") == 0)
+		emoji = ":arrow_forward:", what = "started";
+	else if (strcmp(event, "migration.applied") == 0)
+		emoji = ":white_check_mark:", what = "applied";
+	else if (strcmp(event, "migration.failed") == 0)
+		emoji = ":x:", what = "failed";
+	else if (strcmp(event, "migration.rolled_back") == 0)
+		emoji = ":leftwards_arrow_with_hook:", what = "rolled back";
+
+	initStringInfo(&buf);
+	if (what != NULL)
+	{
+		char	   *ms = JsonField(payload, "duration_ms");
+
+		appendStringInfo(&buf, "%s Migration `", emoji);
+		AppendSlackText(&buf, version ? version : "?", 200);
+		appendStringInfo(&buf, "` %s on *", what);
+		AppendSlackText(&buf, database, 100);
+		appendStringInfoChar(&buf, '*');
+		if (ms && strcmp(event, "migration.applied") == 0)
+		{
+			double		d = strtod(ms, NULL);
+
+			if (d < 1000)
+				appendStringInfo(&buf, " in %.0f ms", d);
+			else
+				appendStringInfo(&buf, " in %.1f s", d / 1000.0);
+		}
+	}
+	else
+	{
+		if (strcmp(event, "drift.detected") == 0)
+			emoji = ":warning:", what = "Schema drift detected";
+		else if (strcmp(event, "drift.resolved") == 0)
+			emoji = ":white_check_mark:", what = "Schema drift resolved";
+		else if (strcmp(event, "drift.accepted") == 0)
+			emoji = ":memo:", what = "Schema drift accepted as the new baseline";
+		else if (strcmp(event, "ddl.out_of_band") == 0)
+			emoji = ":eyes:", what = "DDL outside a migration";
+		else if (strcmp(event, "preflight.blocked") == 0)
+			emoji = ":no_entry:", what = "Deploy blocked by preflight";
+		else if (strcmp(event, "backup.stale") == 0)
+			emoji = ":hourglass:", what = "Backup is stale";
+		if (what)
+			appendStringInfo(&buf, "%s %s on *", emoji, what);
+		else
+		{
+			appendStringInfo(&buf, "%s `", emoji);
+			AppendSlackText(&buf, event, 64);
+			appendStringInfoString(&buf, "` on *");
+		}
+		AppendSlackText(&buf, database, 100);
+		appendStringInfoChar(&buf, '*');
+		if (version)
+		{
+			appendStringInfoString(&buf, " (migration `");
+			AppendSlackText(&buf, version, 200);
+			appendStringInfoString(&buf, "`)");
+		}
+	}
+	if (who)
+	{
+		appendStringInfoString(&buf, " by ");
+		AppendSlackText(&buf, who, 100);
+	}
+	return buf.data;
+}
+
+/* Appends field number n (0-based) of the Slack "fields" section; text is scratch space. */
+static void
+AppendSlackField(StringInfo out, StringInfo text, const char *key, const char *val, int n)
+{
+	appendStringInfoString(out, n == 0 ? ", {\"type\": \"section\", \"fields\": [" : ", ");
+	resetStringInfo(text);
+	appendStringInfoChar(text, '*');
+	AppendSlackText(text, key, 60);
+	appendStringInfoString(text, "*\n");
+	AppendSlackText(text, val, 150);
+	appendStringInfoString(out, "{\"type\": \"mrkdwn\", \"text\": ");
+	escape_json(out, text->data);
+	appendStringInfoChar(out, '}');
+}
+
+/*
+ * Appends up to five lines "• what `identity` how" for the array key of the
+ * payload (drift's "objects", DDL capture's "commands"), and "…" for more.
+ */
+static void
+AppendSlackList(StringInfo text, JsonbContainer *payload, const char *key)
+{
+	static const char *const parts[] = {
+		"command_tag", "kind", "object_type", "identity", "object_identity", "change", "role", NULL
+	};
+	JsonbValue *arr = getKeyJsonValueFromContainer(payload, key, strlen(key), NULL);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	if (arr == NULL || arr->type != jbvBinary || !JsonContainerIsArray(arr->val.binary.data))
+		return;
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM || v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			continue;
+		if (n++ == 5)
+		{
+			appendStringInfoString(text, "\n…");
+			break;
+		}
+		appendStringInfoString(text, "\n•");
+		for (int i = 0; parts[i]; i++)
+		{
+			char	   *val = JsonField(v.val.binary.data, parts[i]);
+			bool		ident = strstr(parts[i], "identity") != NULL;
+
+			if (val == NULL)
+				continue;
+			appendStringInfoString(text, ident ? " `" : " ");
+			AppendSlackText(text, val, 120);
+			if (ident)
+				appendStringInfoChar(text, '`');
+		}
+	}
+}
+
+/*
+ * The Slack message for an event envelope: "text" (the headline, shown in
+ * notifications) and "blocks": the headline, the error of a failure, up to
+ * ten payload fields, and a context line.  No links.
+ */
+char *
+MoSlackBody(Jsonb *envelope)
+{
+	JsonbContainer *root = &envelope->root;
+	char	   *event = JsonField(root, "event");
+	char	   *database = JsonField(root, "database");
+	char	   *id = JsonField(root, "id");
+	char	   *at = JsonField(root, "occurred_at");
+	char	   *role = JsonField(root, "role");
+	JsonbValue *pv = getKeyJsonValueFromContainer(root, "payload", strlen("payload"), NULL);
+	JsonbContainer *payload = (pv && pv->type == jbvBinary) ? pv->val.binary.data : NULL;
+	char	   *headline;
+	StringInfoData text;
+	StringInfoData out;
+	int			nfields = 0;
+
+	if (event == NULL)
+		event = "event";
+	if (database == NULL)
+		database = "?";
+	headline = SlackHeadline(event, database, payload, role);
+
+	initStringInfo(&out);
+	appendStringInfoString(&out, "{\"text\": ");
+	escape_json(&out, headline);
+	appendStringInfoString(&out, ", \"blocks\": [{\"type\": \"section\", \"text\": {\"type\": \"mrkdwn\", \"text\": ");
+	initStringInfo(&text);
+	appendStringInfoString(&text, headline);
+	if (payload)
+	{
+		JsonbValue *err = getKeyJsonValueFromContainer(payload, "error", strlen("error"), NULL);
+		char	   *msg = NULL;
+
+		if (err && err->type == jbvBinary)
+			msg = JsonField(err->val.binary.data, "message");
+		else
+			msg = JsonText(err);
+		if (msg)
+		{
+			appendStringInfoString(&text, "\n> ");
+			AppendSlackText(&text, msg, 500);
+		}
+		AppendSlackList(&text, payload, "objects");		/* drift.*: what changed */
+		AppendSlackList(&text, payload, "commands");	/* ddl.out_of_band: which DDL */
+	}
+	escape_json(&out, text.data);
+	appendStringInfoString(&out, "}}");
+
+	/* up to ten payload fields, scalars only, the telling ones first */
+	if (payload && JsonContainerIsObject(payload))
+	{
+		static const char *const preferred[] = {
+			"version", "state", "description", "applied_by", "duration_ms", "count",
+			"added", "removed", "changed", "reason", "accepted_by", "role", "application_name", NULL
+		};
+		JsonbIterator *it;
+		JsonbValue	k;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		for (int i = 0; preferred[i] && nfields < 10; i++)
+		{
+			char	   *val = JsonText(getKeyJsonValueFromContainer(payload, preferred[i],
+																	strlen(preferred[i]), NULL));
+
+			if (val)
+				AppendSlackField(&out, &text, preferred[i], val, nfields++);
+		}
+		it = JsonbIteratorInit(payload);
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			char	   *key;
+			char	   *val;
+			bool		done = false;
+
+			if (tok != WJB_KEY)
+				continue;
+			tok = JsonbIteratorNext(&it, &v, true);
+			if (nfields >= 10 || v.type == jbvBinary || (val = JsonText(&v)) == NULL)
+				continue;
+			key = pnstrdup(k.val.string.val, k.val.string.len);
+			for (int i = 0; preferred[i]; i++)
+				done |= (strcmp(key, preferred[i]) == 0);
+			if (!done)
+				AppendSlackField(&out, &text, key, val, nfields++);
+		}
+		if (nfields > 0)
+			appendStringInfoString(&out, "]}");
+	}
+
+	resetStringInfo(&text);
+	appendStringInfo(&text, "migrate_ops · `%s` · event %s · %s", event, id ? id : "?", at ? at : "");
+	appendStringInfoString(&out, ", {\"type\": \"context\", \"elements\": [{\"type\": \"mrkdwn\", \"text\": ");
+	escape_json(&out, text.data);
+	appendStringInfoString(&out, "}]}]}");
+	return out.data;
+}
+
+/* ---- delivery ---- */
+
+/* libcurl state of one request in flight; freed by ReleaseTransfer. */
+typedef struct MoTransfer
+{
+	CURL	   *easy;
+	struct curl_slist *headers;
+	MoRequest  *req;
+	char		errbuf[CURL_ERROR_SIZE];
+	char		response[MO_RESPONSE_KEEP + 1];
+	size_t		response_len;
+} MoTransfer;
+
+/* The worker's multi handle (connection cache); NULL until first use. */
+static CURLM *multi = NULL;
+
+/* Transfers of the batch being sent, for cleanup after an error. */
+static MoTransfer *transfers = NULL;
+static int	ntransfers = 0;
+
+/* libcurl write callback: keeps the first bytes of the response for error messages. */
+static size_t
+KeepResponse(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	MoTransfer *t = (MoTransfer *) userdata;
+	size_t		n = size * nmemb;
+	size_t		room = MO_RESPONSE_KEEP - t->response_len;
+	size_t		take = n < room ? n : room;
+
+	memcpy(t->response + t->response_len, data, take);
+	t->response_len += take;
+	t->response[t->response_len] = '\0';
+	return n;
+}
+
+/* Removes a transfer from the multi handle and frees what libcurl allocated for it. */
+static void
+ReleaseTransfer(MoTransfer *t)
+{
+	if (t->easy)
+	{
+		if (multi)
+			curl_multi_remove_handle(multi, t->easy);
+		curl_easy_cleanup(t->easy);
+		t->easy = NULL;
+	}
+	if (t->headers)
+	{
+		curl_slist_free_all(t->headers);
+		t->headers = NULL;
+	}
+}
+
+/* Initialises libcurl once for the worker process (before any other thread could exist). */
+void
+MoHttpInit(void)
+{
+	CURLcode	rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	if (rc != CURLE_OK)
+		elog(ERROR, "could not initialise libcurl: %s", curl_easy_strerror(rc));
+}
+
+/*
+ * Releases every transfer and the multi handle (after an error in the
+ * worker, or at exit).  Safe to call at any time.
+ */
+void
+MoHttpReset(void)
+{
+	for (int i = 0; i < ntransfers; i++)
+		ReleaseTransfer(&transfers[i]);
+	transfers = NULL;
+	ntransfers = 0;
+	if (multi)
+	{
+		curl_multi_cleanup(multi);
+		multi = NULL;
+	}
+}
+
+/* Appends a header line to list; on failure frees the list and returns NULL. */
+static struct curl_slist *
+AddHeader(struct curl_slist *list, const char *line)
+{
+	struct curl_slist *next = curl_slist_append(list, line);
+
+	if (next == NULL)
+		curl_slist_free_all(list);
+	return next;
+}
+
+/* Sets up the easy handle of one POST; false when libcurl could not. */
+static bool
+PrepareTransfer(MoTransfer *t, bool follow_redirects)
+{
+	MoRequest  *req = t->req;
+	char		line[128];
+	CURL	   *e = curl_easy_init();
+
+	t->easy = e;
+	if (e == NULL)
+		return false;
+	t->headers = AddHeader(NULL, "Content-Type: application/json");
+	snprintf(line, sizeof(line), "Idempotency-Key: " INT64_FORMAT, req->event_id);
+	if (t->headers)
+		t->headers = AddHeader(t->headers, line);
+	if (t->headers && req->signature)
+	{
+		snprintf(line, sizeof(line), "X-Migrate-Ops-Signature: %s", req->signature);
+		t->headers = AddHeader(t->headers, line);
+	}
+	/* no "Expect: 100-continue" round trip for larger bodies */
+	if (t->headers)
+		t->headers = AddHeader(t->headers, "Expect:");
+	if (t->headers == NULL)
+		return false;
+
+	if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK ||
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
+		return false;
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(req->body));
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "migrate_ops/" MO_VERSION);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) mo_connect_timeout);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) mo_request_timeout);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(e, CURLOPT_POSTREDIR, (long) CURL_REDIR_POST_ALL);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, KeepResponse);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	return true;
+}
+
+/*
+ * Response text fit for an error message: on one line, and cut before the
+ * first byte that is not valid in the database encoding (a binary or
+ * truncated answer must not make recording the outcome fail).
+ */
+static char *
+ResponseSnippet(MoTransfer *t)
+{
+	char	   *s = pnstrdup(t->response, t->response_len);
+	int			valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), s, strlen(s));
+
+	s[valid] = '\0';
+	for (char *p = s; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return s;
+}
+
+/* Records the outcome of a finished transfer in its request. */
+static void
+FinishTransfer(MoTransfer *t, CURLcode rc)
+{
+	MoRequest  *req = t->req;
+	long		status = 0;
+	curl_off_t	retry_after = 0;
+
+	req->done = true;
+	req->finished_at = GetCurrentTimestamp();
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	req->status = (int) status;
+	if (rc != CURLE_OK)
+	{
+		req->ok = false;
+		req->permanent = (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT ||
+						  rc == CURLE_TOO_MANY_REDIRECTS);
+		req->error = psprintf("%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+		return;
+	}
+	req->ok = (status >= 200 && status < 300);
+	if (req->ok)
+		return;
+	if (curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+		req->retry_after = (long) retry_after;
+	if (status >= 300 && status < 400)
+	{
+		req->permanent = true;
+		req->error = psprintf("HTTP %ld: redirect not followed%s", status,
+							  mo_allowed_urls && mo_allowed_urls[0]
+							  ? " (redirects are not followed while migrate_ops.allowed_urls is set)" : "");
+	}
+	else
+	{
+		req->permanent = (status >= 400 && status < 500 && status != 408 && status != 429);
+		req->error = psprintf("HTTP %ld%s%s", status, t->response_len ? ": " : "", ResponseSnippet(t));
+	}
+}
+
+/*
+ * Sends the requests (HTTP POST) concurrently with the libcurl multi
+ * interface and fills in each outcome.  No transaction may be open.
+ * stop() is polled about every 100 ms: when it returns true the batch is
+ * abandoned and unfinished requests keep done = false.  Redirects are
+ * followed (at most 3, http/https only) unless an allow-list is set, since
+ * a redirect could lead outside it.
+ */
+void
+MoHttpSend(MoRequest *requests, int n, bool (*stop) (void))
+{
+	bool		follow = (mo_allowed_urls == NULL || mo_allowed_urls[0] == '\0');
+	int			running = 0;
+
+	if (multi == NULL)
+	{
+		multi = curl_multi_init();
+		if (multi == NULL)
+			elog(ERROR, "could not initialise libcurl");
+	}
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) mo_max_connections);
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) mo_max_connections);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) mo_max_connections);
+
+	transfers = palloc0(sizeof(MoTransfer) * n);
+	ntransfers = n;
+	PG_TRY();
+	{
+		for (int i = 0; i < n; i++)
+		{
+			MoTransfer *t = &transfers[i];
+
+			t->req = &requests[i];
+			if (!PrepareTransfer(t, follow) || curl_multi_add_handle(multi, t->easy) != CURLM_OK)
+			{
+				ReleaseTransfer(t);
+				t->req->done = true;
+				t->req->finished_at = GetCurrentTimestamp();
+				t->req->error = pstrdup("libcurl could not set up the request");
+			}
+		}
+
+		for (;;)
+		{
+			CURLMsg    *msg;
+			int			queued;
+			CURLMcode	mc = curl_multi_perform(multi, &running);
+
+			if (mc != CURLM_OK)
+				elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
+			while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
+			{
+				MoTransfer *t = NULL;
+
+				if (msg->msg != CURLMSG_DONE)
+					continue;
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+				FinishTransfer(t, msg->data.result);
+				ReleaseTransfer(t);
+			}
+			if (running == 0)
+				break;
+			CHECK_FOR_INTERRUPTS();
+			if (stop && stop())
+				break;
+			mc = curl_multi_poll(multi, NULL, 0, 100, NULL);
+			if (mc != CURLM_OK)
+				elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
+		}
+	}
+	PG_FINALLY();
+	{
+		for (int i = 0; i < ntransfers; i++)
+			ReleaseTransfer(&transfers[i]);
+		pfree(transfers);
+		transfers = NULL;
+		ntransfers = 0;
+	}
+	PG_END_TRY();
+}
