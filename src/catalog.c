@@ -1672,16 +1672,17 @@ SigFinish(Capture *cap, Sig *sig, uint8 *out)
 
 /*
  * The object of ref whose hash can stand for this one: same kind, identity
- * and signature.  NULL when there is none, or when every definition is
- * wanted or the signatures are checked (then the caller deparses).
+ * and signature; NULL when there is none or when every definition is
+ * wanted.  The caller deparses when there is none, or when
+ * migrate_ops.verify_signatures is on (EmitSigned then checks the hash).
  */
 static const MoCatalogObject *
 SigLender(Capture *cap, int kind, const char *identity, const uint8 *sig)
 {
 	const MoCatalogObject *old;
 
-	if (cap->ref == NULL || sig == NULL)
-		return NULL;
+	if (cap->ref == NULL || sig == NULL || (cap->flags & MO_CAPTURE_DEFINITIONS))
+		return NULL;			/* every definition is wanted: nothing to lend */
 	old = MoCatalogFind(cap->ref, kind, identity);
 	if (old == NULL || !old->has_sig || memcmp(old->sig, sig, sizeof(old->sig)) != 0)
 		return NULL;
