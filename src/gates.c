@@ -350,8 +350,8 @@ migrate_ops_approve(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid checksum \"%s\"", checksum),
 				 errdetail("An approval is for the 64 hexadecimal digits migrate_ops.checksum(script) returns."),
-				 errhint("Approve what will run: SELECT migrate_ops.approve('%s', migrate_ops.checksum(script), note).",
-						 version)));
+				 errhint("Approve what will run: SELECT migrate_ops.approve(%s, migrate_ops.checksum(script), note).",
+						 quote_literal_cstr(version))));
 	if (note && strlen(note) > MAX_NOTE_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -882,8 +882,8 @@ CheckApprovals(Preflight *pf)
 		appendStringInfo(&buf, "; void: %d approval%s of another checksum (the migration was edited since)",
 						 voided, voided == 1 ? "" : "s");
 	if (valid < mo_required_approvals)
-		appendStringInfo(&buf, "; another role approves with SELECT migrate_ops.approve('%s', '%s', 'note')",
-						 pf->version, pf->checksum);
+		appendStringInfo(&buf, "; another role approves with SELECT migrate_ops.approve(%s, %s, 'note')",
+						 quote_literal_cstr(pf->version), quote_literal_cstr(pf->checksum));
 	AddCheck(pf, "approvals", "error", valid >= mo_required_approvals ? CHECK_OK : CHECK_FAILED, buf.data);
 }
 

@@ -17,6 +17,8 @@ behaviour it wants:
     /hang/SECONDS         wait SECONDS, then 200
     /retry-after/SECONDS  first request: 429 with Retry-After: SECONDS; then 200
     /binary/CODE          answer CODE with a body that is not valid UTF-8
+    /redirect/CODE/TARGET answer CODE (301, 302, 303, 307, 308) with Location: TARGET, the rest
+                          of the path percent-decoded (an absolute URL, or a path on this sink)
     anything else         200
 """
 import ast
@@ -26,6 +28,7 @@ import json
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
@@ -60,6 +63,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(parts[1]))
         elif parts[0] == "retry-after" and len(parts) > 1 and n == 1:
             code, extra = 429, {"Retry-After": parts[1]}
+        elif parts[0] == "redirect" and len(parts) > 2:
+            code, extra = int(parts[1]), {"Location": urllib.parse.unquote("/".join(parts[2:]))}
         reply = json.dumps({"ok": 200 <= code < 300, "status": code}).encode()
         if parts[0] == "binary":   # /binary/CODE: a body that is not valid UTF-8
             code, reply = int(parts[1]), b"bad \xff\xfe\x00 bytes \xc3"
