@@ -462,23 +462,31 @@ ToolInstallTrigger(void *arg)
 	bool		suspended = MoCaptureSuspend(true);
 	MoOwnerState owner;
 
-	SPI_connect();
-	MoBecomeOwner(&owner);
-	MoSpiExec(psprintf("CREATE TRIGGER " TOOL_TRIGGER " AFTER INSERT OR UPDATE OR DELETE ON %s"
-					   " FOR EACH ROW EXECUTE FUNCTION migrate_ops.tool_ledger_trigger(%s)",
-					   qual, tool), NULL);
-	TriggerDependsOnExtension(ia->relid, TOOL_TRIGGER);
-	if (ia->kind == TOOL_GOLANG_MIGRATE)
+	/* capture resumes even when this fails (the rest of the transaction is logged) */
+	PG_TRY();
 	{
-		MoSpiExec(psprintf("CREATE TRIGGER " TOOL_TRUNCATE_TRIGGER " BEFORE TRUNCATE ON %s"
-						   " FOR EACH STATEMENT EXECUTE FUNCTION migrate_ops.tool_ledger_trigger(%s)",
+		SPI_connect();
+		MoBecomeOwner(&owner);
+		MoSpiExec(psprintf("CREATE TRIGGER " TOOL_TRIGGER " AFTER INSERT OR UPDATE OR DELETE ON %s"
+						   " FOR EACH ROW EXECUTE FUNCTION migrate_ops.tool_ledger_trigger(%s)",
 						   qual, tool), NULL);
-		TriggerDependsOnExtension(ia->relid, TOOL_TRUNCATE_TRIGGER);
+		TriggerDependsOnExtension(ia->relid, TOOL_TRIGGER);
+		if (ia->kind == TOOL_GOLANG_MIGRATE)
+		{
+			MoSpiExec(psprintf("CREATE TRIGGER " TOOL_TRUNCATE_TRIGGER " BEFORE TRUNCATE ON %s"
+							   " FOR EACH STATEMENT EXECUTE FUNCTION migrate_ops.tool_ledger_trigger(%s)",
+							   qual, tool), NULL);
+			TriggerDependsOnExtension(ia->relid, TOOL_TRUNCATE_TRIGGER);
+		}
+		CommandCounterIncrement();
+		MoRestoreUser(&owner);
+		SPI_finish();
 	}
-	CommandCounterIncrement();
-	MoRestoreUser(&owner);
-	SPI_finish();
-	(void) MoCaptureSuspend(suspended);
+	PG_FINALLY();
+	{
+		(void) MoCaptureSuspend(suspended);
+	}
+	PG_END_TRY();
 	ereport(NOTICE,
 			(errmsg("migrate_ops records the migrations %s writes to %s",
 					tools[ia->kind].name, qual)));
