@@ -120,9 +120,14 @@ ALTER TABLE public.app_migrations DROP COLUMN note;   -- now dbmate's shape
 RESET ROLE;
 SELECT is((SELECT tracked FROM migrate_ops.tool_ledgers() WHERE ledger = 'public.app_migrations'::regclass), false,
           'a look-alike trigger named migrate_ops_tool does not make a ledger tracked');
--- migrate_ops could not install its trigger there (the name is taken): the
--- rest of the transaction's DDL is logged all the same.
+-- When migrate_ops cannot install its triggers on a ledger (here the name of
+-- golang-migrate's second one is taken), the rest of the transaction's DDL
+-- is logged all the same.
 SET ROLE sec_owner;
+CREATE TABLE public.gm_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL, note text);
+CREATE TRIGGER migrate_ops_tool_truncate BEFORE TRUNCATE ON public.gm_migrations
+    FOR EACH STATEMENT EXECUTE FUNCTION public.sec_noop();
+ALTER TABLE public.gm_migrations DROP COLUMN note;   -- now golang-migrate's shape: the install fails
 CREATE TABLE public.sec_sneaky (id int);
 RESET ROLE;
 SELECT is((SELECT count(*) FROM migrate_ops.ddl_log WHERE object_identity = 'public.sec_sneaky'), 1::bigint,
@@ -235,6 +240,7 @@ SELECT is((SELECT count(*) FROM public.migrations) + (SELECT count(*) FROM publi
           'mallory''s look-alike tables are untouched');
 
 -- ------------------------------------------------------------ look-alikes in pg_temp
+TRUNCATE public.hijack_log;
 -- In her own session mallory may call the API (granted here), and there
 -- migrate_ops' own queries run as the extension's owner.  She shadows every
 -- relation of migrate_ops with a temporary view that records being read.
