@@ -88,6 +88,32 @@ ParseUrl(const char *url, MoUrlParts *parts)
 	return rc;
 }
 
+/*
+ * True when url is written as an absolute http(s) URL: "http://" or
+ * "https://" and a host right after it, no white space or control
+ * character anywhere.  libcurl is lenient ("http:///x" and "http:/x" are
+ * host x to it); the channel's CHECK constraint and the worker must agree
+ * on what a URL is, so the written form is checked too.
+ */
+static bool
+HttpUrlWritten(const char *url)
+{
+	const char *p;
+
+	if (pg_strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (pg_strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return false;
+	if (*p == '\0' || strchr("/?#@", *p) != NULL)
+		return false;
+	for (p = url; *p; p++)
+		if ((unsigned char) *p <= 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
 /* True when url is an absolute http or https URL with a host. */
 static bool
 IsHttpUrl(const char *url, MoUrlParts *parts)
@@ -95,7 +121,7 @@ IsHttpUrl(const char *url, MoUrlParts *parts)
 	if (ParseUrl(url, parts) != CURLUE_OK)
 		return false;
 	return (pg_strcasecmp(parts->scheme, "http") == 0 || pg_strcasecmp(parts->scheme, "https") == 0) &&
-		parts->host[0] != '\0';
+		parts->host[0] != '\0' && HttpUrlWritten(url);
 }
 
 /* Raises 22023 unless url is an http(s) URL libcurl can parse. */
@@ -118,12 +144,19 @@ MoCheckChannelUrl(const char *url)
 						   ? psprintf("A URL has at most %d bytes.", MO_MAX_URL_LEN)
 						   : psprintf("libcurl: %s.", curl_url_strerror(rc)))));
 	if (!IsHttpUrl(url, parts))
+	{
+		if (pg_strcasecmp(parts->scheme, "http") == 0 || pg_strcasecmp(parts->scheme, "https") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid channel URL"),
+					 errdetail("An http(s) URL is written scheme://host[:port][/path], with no white space or control character.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("only http and https URLs are allowed"),
 				 errdetail("The URL's scheme is \"%s\"%s.", parts->scheme,
 						   parts->host[0] == '\0' ? " and it has no host" : ""),
 				 errhint("Webhook and Slack channels deliver with an HTTP POST.")));
+	}
 	pfree(parts);
 }
 
