@@ -9,8 +9,9 @@
                                             t, method, path, headers, body) and print the value
                                             of the last one
 
-The response is chosen by the request path, so a test points a channel at the
-behaviour it wants:
+The response is chosen by the request path (from its first keyword below, after
+any prefix such as /allowed/), so a test points a channel at the behaviour it
+wants:
 
     /status/CODE          always answer CODE
     /fail/N/CODE/...      answer CODE to the first N requests on this path, then 200
@@ -46,7 +47,12 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace")
         t = time.time()
-        parts = self.path.strip("/").split("/")
+        parts = self.path.split("?")[0].strip("/").split("/")
+        # a behaviour may follow a prefix (/allowed/redirect/...): it starts at its keyword
+        for i, p in enumerate(parts):
+            if p in ("status", "fail", "hang", "retry-after", "binary", "redirect"):
+                parts = parts[i:]
+                break
         with lock:
             seen[self.path] = seen.get(self.path, 0) + 1
             n = seen[self.path]
