@@ -9,7 +9,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/itest.sh"
 it_db it_bad_input
-cleanup() { mo_psql -d postgres -c "DROP DATABASE IF EXISTS it_bad_ascii" >/dev/null 2>&1 || true; }
+cleanup() { mo_psql -d postgres -c "DROP DATABASE IF EXISTS it_bad_ascii" -c "DROP DATABASE IF EXISTS it_bad_input" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 mo_psql -d "$IT_DB" -c "SELECT migrate_ops.snapshot('start')" \
