@@ -191,7 +191,9 @@ INSERT INTO cases (what, call, expected) VALUES
 -- events
 ('notify: empty event',                  $$SELECT migrate_ops.notify('')$$, '22023'),
 ('notify: bad characters',               $$SELECT migrate_ops.notify('deploy done!')$$, '22023'),
-('notify: 65-byte event',                $$SELECT migrate_ops.notify(repeat('e', 65))$$, '22023'),
+('notify: 65-byte event',                $$SELECT migrate_ops.notify('e.' || repeat('e', 63))$$, '22023'),
+('notify: one word',                     $$SELECT migrate_ops.notify('deploy')$$, '22023'),
+('notify: a reserved event (forged)',    $$SELECT migrate_ops.notify('migration.applied', '{"version": "1"}')$$, '22023'),
 ('notify: an array payload',             $$SELECT migrate_ops.notify('team.x', '[]')$$, '22023'),
 ('notify: a string payload',             $$SELECT migrate_ops.notify('team.x', '"s"')$$, '22023'),
 ('notify: JSON null payload',            $$SELECT migrate_ops.notify('team.x', 'null')$$, '22023'),
