@@ -9,7 +9,7 @@
 -- view, cast or CHECK function of its run by sync(), a tool's trigger or
 -- lint().  Every call of the API is in test/lib/api_calls.psql.
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 SET client_min_messages = warning;
 
 -- ------------------------------------------------------------ catalog audit
@@ -224,10 +224,16 @@ SELECT ok((SELECT count(*) FROM pg_operator WHERE oprnamespace = 'public'::regna
           AND (SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname !~ '^hj_op') >= 25,
           'mallory planted her operators and functions');
 
+SET track_functions = 'all';
 SET search_path = public, pg_catalog, pg_temp;
 \set run hj
 \ir ../lib/api_calls.psql
 RESET search_path;
+SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
+                   WHERE p.pronamespace = 'migrate_ops'::regnamespace
+                     AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
+                     AND NOT EXISTS (SELECT FROM pg_stat_xact_user_functions f WHERE f.funcid = p.oid AND f.calls > 0)$$,
+                'test/lib/api_calls.psql calls every function and procedure of migrate_ops');
 SELECT is_empty($$SELECT who, what FROM public.hijack_log$$,
                 'none of mallory''s functions or operators ran inside migrate_ops, called by a superuser with public first in search_path');
 SELECT is((SELECT string_agg(version || ':' || state, ',' ORDER BY version) FROM migrate_ops.migrations
