@@ -58,6 +58,13 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #define MO_DATABASE_OWNERCHECK(dboid, roleid) pg_database_ownercheck(dboid, roleid)
 #endif
 
+/* pg_proc_aclcheck() became object_aclcheck() in 16 (utils/acl.h). */
+#if PG_VERSION_NUM >= 160000
+#define MO_PROC_ACLCHECK(procid, roleid, mode) object_aclcheck(ProcedureRelationId, procid, roleid, mode)
+#else
+#define MO_PROC_ACLCHECK(procid, roleid, mode) pg_proc_aclcheck(procid, roleid, mode)
+#endif
+
 /* pg_hmac_error() explains a failed HMAC computation since 15. */
 #if PG_VERSION_NUM >= 150000
 #define MO_HMAC_ERROR(ctx) pg_hmac_error(ctx)

@@ -2166,7 +2166,14 @@ MoSnapshotTake(const char *label)
 Datum
 migrate_ops_snapshot(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(MoSnapshotTake(MoOptionalTextArg(fcinfo, 0)));
+	char	   *label = MoOptionalTextArg(fcinfo, 0);
+
+	if (label && label[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label must not be empty"),
+				 errhint("Pass NULL for a snapshot without a label.")));
+	PG_RETURN_INT64(MoSnapshotTake(label));
 }
 
 /* See migrate_ops.h. */

@@ -62,6 +62,8 @@ typedef struct MoOwnerState
 
 extern Oid	MoExtensionOwner(void);
 extern void MoBecomeOwner(MoOwnerState *state);
+extern void MoBecomeRole(Oid role, MoOwnerState *state);
+extern bool MoRoleMayRecord(Oid role);
 extern void MoRestoreUser(MoOwnerState *state);
 
 /* Positional parameters for SPI_execute_with_args. */

@@ -17,6 +17,7 @@
 #include <limits.h>
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
@@ -307,8 +308,12 @@ migrate_ops_channels_check(PG_FUNCTION_ARGS)
 	bool		nowisnull = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "migrate_ops_channels_check: not called as a BEFORE ROW trigger");
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
+		RelationGetRelid(trigdata->tg_relation) !=
+		get_relname_relid("channels", get_namespace_oid(MO_SCHEMA, false)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("migrate_ops.channels_check() must be a BEFORE INSERT OR UPDATE row trigger on migrate_ops.channels")));
 
 	desc = trigdata->tg_relation->rd_att;
 	newtuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
@@ -328,6 +333,18 @@ migrate_ops_channels_check(PG_FUNCTION_ARGS)
 	now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	newtuple = heap_modify_tuple_by_cols(newtuple, desc, 1, &attnum, &now, &nowisnull);
 	return PointerGetDatum(newtuple);
+}
+
+/*
+ * Error context callback of add_channel() and alter_channel(): an error
+ * they raise is logged without the statement (log_min_error_statement),
+ * whose text holds the channel's URL and secret.
+ */
+static void
+HideStatementCallback(void *arg)
+{
+	(void) arg;
+	errhidestmt(true);
 }
 
 /* Raises 42704 unless the channel exists (SPI connected, as the owner). */
@@ -351,14 +368,20 @@ RequireChannel(const char *name)
 Datum
 migrate_ops_add_channel(PG_FUNCTION_ARGS)
 {
-	char	   *name = MoRequiredTextArg(fcinfo, 0, "name");
-	char	   *kind = MoRequiredTextArg(fcinfo, 1, "kind");
-	char	   *url = MoOptionalTextArg(fcinfo, 2);
-	char	   *secret = MoOptionalTextArg(fcinfo, 4);
+	ErrorContextCallback hide = {error_context_stack, HideStatementCallback, NULL};
+	char	   *name;
+	char	   *kind;
+	char	   *url;
+	char	   *secret;
 	char	   *role = MoCurrentRoleName();
 	MoOwnerState owner;
 	MoArgs		args = {0};
 
+	error_context_stack = &hide;
+	name = MoRequiredTextArg(fcinfo, 0, "name");
+	kind = MoRequiredTextArg(fcinfo, 1, "kind");
+	url = MoOptionalTextArg(fcinfo, 2);
+	secret = MoOptionalTextArg(fcinfo, 4);
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -392,6 +415,7 @@ migrate_ops_add_channel(PG_FUNCTION_ARGS)
 			  " VALUES ($1, $2, $3, $4, $5, $6, $7)", &args);
 	MoRestoreUser(&owner);
 	SPI_finish();
+	error_context_stack = hide.previous;
 	PG_RETURN_VOID();
 }
 
@@ -402,9 +426,10 @@ migrate_ops_add_channel(PG_FUNCTION_ARGS)
 Datum
 migrate_ops_alter_channel(PG_FUNCTION_ARGS)
 {
-	char	   *name = MoRequiredTextArg(fcinfo, 0, "name");
-	char	   *new_url = MoOptionalTextArg(fcinfo, 1);
-	char	   *new_secret = MoOptionalTextArg(fcinfo, 3);
+	ErrorContextCallback hide = {error_context_stack, HideStatementCallback, NULL};
+	char	   *name;
+	char	   *new_url;
+	char	   *new_secret;
 	MoOwnerState owner;
 	MoArgs		args = {0};
 	bool		isnull;
@@ -413,6 +438,10 @@ migrate_ops_alter_channel(PG_FUNCTION_ARGS)
 	char	   *secret;
 	ArrayType  *events;
 
+	error_context_stack = &hide;
+	name = MoRequiredTextArg(fcinfo, 0, "name");
+	new_url = MoOptionalTextArg(fcinfo, 1);
+	new_secret = MoOptionalTextArg(fcinfo, 3);
 	SPI_connect();
 	MoBecomeOwner(&owner);
 	RequireChannel(name);
@@ -447,6 +476,7 @@ migrate_ops_alter_channel(PG_FUNCTION_ARGS)
 			  " WHERE name OPERATOR(pg_catalog.=) $1", &args);
 	MoRestoreUser(&owner);
 	SPI_finish();
+	error_context_stack = hide.previous;
 
 	/* a re-enabled channel or a fixed URL: pending rows may be deliverable now */
 	MoWakeWorkerAtCommit();
@@ -517,7 +547,9 @@ Datum
 migrate_ops_outbox_wake(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "migrate_ops_outbox_wake: not called as a trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("migrate_ops.outbox_wake() can only be called as a trigger")));
 	MoWakeWorkerAtCommit();
 	return PointerGetDatum(NULL);
 }
