@@ -89,6 +89,22 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #define MO_FLOAT_TEXT(v) strVal(v)
 #endif
 
+/* getObjectIdentity() can be asked not to fail on a missing object since 14. */
+#if PG_VERSION_NUM < 140000
+#define MO_OBJECT_IDENTITY(addr) getObjectIdentity(addr)
+#else
+#define MO_OBJECT_IDENTITY(addr) getObjectIdentity(addr, true)
+#endif
+
+/* Catalog columns new in 15, as the catalog queries read them (NULL before). */
+#if PG_VERSION_NUM >= 150000
+#define MO_SQL_CONFDELSETCOLS(alias) alias ".confdelsetcols"
+#define MO_SQL_NULLSNOTDISTINCT(alias) alias ".indnullsnotdistinct"
+#else
+#define MO_SQL_CONFDELSETCOLS(alias) "NULL::pg_catalog.int2[]"
+#define MO_SQL_NULLSNOTDISTINCT(alias) "false"
+#endif
+
 /* MERGE and ALTER TABLE … SET ACCESS METHOD are new in 15. */
 #if PG_VERSION_NUM >= 150000
 #define MO_HAVE_MERGE
