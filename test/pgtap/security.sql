@@ -85,7 +85,7 @@ BEGIN
     END LOOP;
 END $$;
 SELECT results_eq($$SELECT what || ' ' || sqlstate FROM outcome ORDER BY what$$,
-    ARRAY['call channels_check 39P01', 'call ddl_capture 39P03', 'call ddl_log_append_only 39P01',
+    ARRAY['call channels_changed 39P01', 'call channels_check 39P01', 'call ddl_capture 39P03', 'call ddl_log_append_only 39P01',
           'call lint_rules_update 39P01', 'call outbox_wake 39P01', 'call tool_ledger_trigger 39P01'],
     'each trigger function called directly: a trigger-protocol error, never an internal one');
 TRUNCATE outcome;
@@ -95,7 +95,7 @@ DO $$
 DECLARE
     f text;
 BEGIN
-    FOR f IN SELECT unnest(ARRAY['channels_check()', 'ddl_log_append_only()', 'lint_rules_update()', 'outbox_wake()',
+    FOR f IN SELECT unnest(ARRAY['channels_changed()', 'channels_check()', 'ddl_log_append_only()', 'lint_rules_update()', 'outbox_wake()',
                                  'tool_ledger_trigger(''prisma'')'])
     LOOP
         BEGIN
