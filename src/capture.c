@@ -1128,73 +1128,65 @@ WritePending(void)
 
 static void CaptureEmitOutOfBand(List *batches);
 
+/* What CaptureProtected() runs in its subtransaction, and how far it got. */
+typedef struct CaptureRun
+{
+	CaptureWork work;
+	CaptureWork step;			/* the step running */
+	OobBatch   *written;		/* the out-of-band batch written */
+} CaptureRun;
+
+static void
+CaptureRunWork(void *arg)
+{
+	CaptureRun *run = (CaptureRun *) arg;
+
+	if (run->work != CAPTURE_EVENT && pending != NIL)
+		run->written = WritePending();
+	if (run->work != CAPTURE_FLUSH)
+	{
+		List	   *all = oob_batches;
+
+		run->step = CAPTURE_EVENT;
+		if (run->written)
+			all = lappend(list_copy(all), run->written);
+		if (all != NIL)
+			CaptureEmitOutOfBand(all);	/* by the role that commits */
+	}
+}
+
 /*
  * Runs capture work that writes — the pending rows, the ddl.out_of_band
- * event, or both — in one internal subtransaction.  On error the
- * subtransaction, and only it, is rolled back, a WARNING says why, and
- * *failed tells which step failed; a cancel is re-raised.  Returns whether
- * it succeeded; *batch is the out-of-band batch written.
+ * event, or both — in one internal subtransaction (MoTrySubtransaction).
+ * On error the subtransaction, and only it, is rolled back, a WARNING says
+ * why, and *failed tells which step failed; a cancel is re-raised.  Returns
+ * whether it succeeded; *batch is the out-of-band batch written.
  */
 static bool
 CaptureProtected(CaptureWork work, const char *what, OobBatch **batch, CaptureWork *failed)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile CaptureWork step = work == CAPTURE_EVENT ? CAPTURE_EVENT : CAPTURE_FLUSH;
-	OobBatch   *volatile written = NULL;
-	volatile bool ok = true;
+	CaptureRun	run = {work, work == CAPTURE_EVENT ? CAPTURE_EVENT : CAPTURE_FLUSH, NULL};
+	ErrorData  *edata = MoTrySubtransaction(CaptureRunWork, &run);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	if (edata == NULL)
 	{
-		if (work != CAPTURE_EVENT && pending != NIL)
-			written = WritePending();
-		if (work != CAPTURE_FLUSH)
-		{
-			List	   *all = oob_batches;
-
-			step = CAPTURE_EVENT;
-			if (written)
-				all = lappend(list_copy(all), written);
-			if (all != NIL)
-				CaptureEmitOutOfBand(all);	/* by the role that commits */
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		*batch = run.written;
+		return true;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-		if (step == CAPTURE_EVENT)
-			ereport(WARNING,
-					(errmsg("migrate_ops could not record the ddl.out_of_band event: %s (SQLSTATE %s)",
-							edata->message, unpack_sql_state(edata->sqlerrcode)),
-					 errdetail("The transaction is not affected.")));
-		else
-			ereport(WARNING,
-					(errmsg("migrate_ops could not record %s in migrate_ops.ddl_log: %s (SQLSTATE %s)",
-							what, edata->message, unpack_sql_state(edata->sqlerrcode)),
-					 errdetail("The DDL itself is not affected; it is missing from the DDL log.")));
-		FreeErrorData(edata);
-		written = NULL;
-		ok = false;
-		*failed = step;
-	}
-	PG_END_TRY();
-	*batch = written;
-	return ok;
+	if (run.step == CAPTURE_EVENT)
+		ereport(WARNING,
+				(errmsg("migrate_ops could not record the ddl.out_of_band event: %s (SQLSTATE %s)",
+						edata->message, unpack_sql_state(edata->sqlerrcode)),
+				 errdetail("The transaction is not affected.")));
+	else
+		ereport(WARNING,
+				(errmsg("migrate_ops could not record %s in migrate_ops.ddl_log: %s (SQLSTATE %s)",
+						what, edata->message, unpack_sql_state(edata->sqlerrcode)),
+				 errdetail("The DDL itself is not affected; it is missing from the DDL log.")));
+	FreeErrorData(edata);
+	*failed = run.step;
+	*batch = NULL;
+	return false;
 }
 
 /* Keeps a written out-of-band batch for the transaction's event (merging with the last one). */

@@ -389,43 +389,20 @@ NoteLock(LintCtx *ctx, LintRel *rel, LOCKMODE mode)
 typedef void (*TryFn) (void *arg);
 
 /*
- * Runs fn(arg) in a subtransaction; returns false (with the error's message
- * in *message) when it raised an error.  Used for catalog questions about
- * names the script may not have created yet; a cancel is never swallowed.
+ * Runs fn(arg) in a subtransaction (MoTrySubtransaction); returns false
+ * (with the error's message in *message) when it raised an error.  Used for
+ * catalog questions about names the script may not have created yet; a
+ * cancel is never swallowed.
  */
 static bool
 LintTry(TryFn fn, void *arg, char **message)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = true;
+	ErrorData  *edata = MoTrySubtransaction(fn, arg);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		*message = edata->message;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	if (edata == NULL)
+		return true;
+	*message = edata->message;
+	return false;
 }
 
 /* ---- column changes ---- */
@@ -1712,6 +1689,21 @@ MoLintFindingsJson(List *findings)
 	return buf.data;
 }
 
+/* What MoLintForLedger() runs in a subtransaction. */
+typedef struct LedgerLint
+{
+	List	   *statements;
+	char	   *json;
+} LedgerLint;
+
+static void
+LintForLedger(void *arg)
+{
+	LedgerLint *ll = (LedgerLint *) arg;
+
+	ll->json = MoLintFindingsJson(MoLint(ll->statements));
+}
+
 /*
  * The findings apply() stores with a migration (JSON), or NULL on a 0.1.0
  * schema.  A failure of the analysis itself never stops a deploy: it is a
@@ -1720,39 +1712,18 @@ MoLintFindingsJson(List *findings)
 char *
 MoLintForLedger(List *statements)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile json = NULL;
+	LedgerLint	ll = {statements, NULL};
+	ErrorData  *edata;
 
 	if (!MoLintAvailable())
 		return NULL;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		json = MoLintFindingsJson(MoLint(statements));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		ereport(WARNING,
-				(errmsg("lint of the migration failed, its findings are not stored: %s", edata->message)));
-		json = NULL;
-	}
-	PG_END_TRY();
-	return json;
+	edata = MoTrySubtransaction(LintForLedger, &ll);
+	if (edata == NULL)
+		return ll.json;
+	ereport(WARNING,
+			(errmsg("lint of the migration failed, its findings are not stored: %s", edata->message)));
+	FreeErrorData(edata);
+	return NULL;
 }
 
 /*

@@ -94,6 +94,10 @@ extern char *MoOptionalTextArg(FunctionCallInfo fcinfo, int argno);
 extern char *MoCurrentRoleName(void);
 extern char *MoJsonQuote(const char *value);
 
+/* Work for MoTrySubtransaction(). */
+typedef void (*MoSubWork) (void *arg);
+extern ErrorData *MoTrySubtransaction(MoSubWork work, void *arg);
+
 /* ---- script.c ---- */
 
 /* One statement of a migration script, as PostgreSQL's parser split it. */

@@ -367,55 +367,30 @@ MoToolVersionPrefixLen(const char *version, const char *source)
 typedef void (*ToolWork) (void *arg);
 
 /*
- * Runs work in an internal subtransaction.  On error only that is rolled
- * back and a WARNING says what could not be done (in_tool: during a tool's
- * statement, which goes on); a cancel is re-raised.  Returns whether it
- * succeeded.
+ * Runs work in an internal subtransaction (MoTrySubtransaction).  On error
+ * only that is rolled back and a WARNING says what could not be done
+ * (in_tool: during a tool's statement, which goes on); a cancel is
+ * re-raised.  Returns whether it succeeded.
  */
 static bool
 ToolProtectedExt(ToolWork work, void *arg, const char *what, bool in_tool)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = true;
+	ErrorData  *edata = MoTrySubtransaction(work, arg);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		work(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-		if (in_tool)
-			ereport(WARNING,
-					(errmsg("migrate_ops could not %s: %s (SQLSTATE %s)",
-							what, edata->message, unpack_sql_state(edata->sqlerrcode)),
-					 errdetail("The tool's own statement is not affected."),
-					 errhint("Once the cause is fixed, migrate_ops.sync() records the versions migrate_ops missed.")));
-		else
-			ereport(WARNING,
-					(errmsg("migrate_ops could not %s: %s (SQLSTATE %s)",
-							what, edata->message, unpack_sql_state(edata->sqlerrcode))));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	if (edata == NULL)
+		return true;
+	if (in_tool)
+		ereport(WARNING,
+				(errmsg("migrate_ops could not %s: %s (SQLSTATE %s)",
+						what, edata->message, unpack_sql_state(edata->sqlerrcode)),
+				 errdetail("The tool's own statement is not affected."),
+				 errhint("Once the cause is fixed, migrate_ops.sync() records the versions migrate_ops missed.")));
+	else
+		ereport(WARNING,
+				(errmsg("migrate_ops could not %s: %s (SQLSTATE %s)",
+						what, edata->message, unpack_sql_state(edata->sqlerrcode))));
+	FreeErrorData(edata);
+	return false;
 }
 
 /* ToolProtectedExt() during a tool's statement. */

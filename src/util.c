@@ -7,6 +7,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_proc.h"
@@ -26,6 +27,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 #include "migrate_ops.h"
@@ -446,3 +448,42 @@ MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags)
 	MemoryContextSwitchTo(old);
 }
 #endif
+
+/*
+ * Runs work(arg) in an internal subtransaction of its own.  Returns NULL
+ * when it succeeded; when it raised an error, rolls back that
+ * subtransaction (and only it) and returns a copy of the error, allocated in
+ * the caller's memory context, for the caller to report and free.  A cancel
+ * (statement timeout, pg_cancel_backend) is re-raised, never returned.  The
+ * caller's memory context and resource owner are current again on return.
+ */
+ErrorData *
+MoTrySubtransaction(MoSubWork work, void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		work(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	return edata;
+}
