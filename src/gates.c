@@ -263,25 +263,6 @@ VersionCmp(const void *a, const void *b)
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_stat_get_activity(" m ".backend_pid) a" \
 	" WHERE a.backend_start OPERATOR(pg_catalog.=) " m ".backend_start)"
 
-/* The highest version recorded by baseline(), or NULL (SPI connected, as the owner). */
-static char *
-BaselineVersion(void)
-{
-	char	   *best = NULL;
-
-	MoSpiExec("SELECT version FROM migrate_ops.migrations"
-			  " WHERE state OPERATOR(pg_catalog.=) 'baselined'"
-			  "   AND source OPERATOR(pg_catalog.=) 'baseline'", NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *v = MoSpiGetText(i, 1);
-
-		if (best == NULL || MoVersionCompare(v, best) > 0)
-			best = v;
-	}
-	return best;
-}
-
 /*
  * The environment and backup_max_age as the database sets them now.  A
  * session uses its own settings.  The worker read its settings when it
@@ -640,7 +621,7 @@ CheckMigration(Preflight *pf)
 			  "  FROM migrate_ops.migrations m WHERE m.version OPERATOR(pg_catalog.=) $1", &args);
 	if (SPI_processed == 0)
 	{
-		baseline = BaselineVersion();
+		baseline = MoBaselineVersion();
 		if (baseline && MoVersionCompare(pf->version, baseline) <= 0)
 			AddCheck(pf, "migration", "error", CHECK_OK,
 					 psprintf("covered by baseline \"%s\": apply() skips it", baseline));
@@ -1131,7 +1112,7 @@ CheckOrdering(Preflight *pf)
 		AddCheck(pf, "ordering", "warning", CHECK_SKIPPED, "not evaluated: no version given");
 		return;
 	}
-	baseline = BaselineVersion();
+	baseline = MoBaselineVersion();
 	MoSpiExec("SELECT m.version, CASE WHEN m.state OPERATOR(pg_catalog.=) 'running' AND NOT "
 			  BACKEND_ALIVE("m") " THEN 'failed' ELSE m.state END"
 			  "  FROM migrate_ops.migrations m"
@@ -1638,7 +1619,7 @@ HealthCompute(Health *h, Jsonb *expected)
 
 	if (expected)
 	{
-		char	   *baseline = BaselineVersion();
+		char	   *baseline = MoBaselineVersion();
 		ArrayType  *arr;
 		Datum	   *elems = palloc(sizeof(Datum) * (nexpected + 1));
 		MoArgs		args = {0};

@@ -524,9 +524,9 @@ LedgerReapInterrupted(void)
 	}
 }
 
-/* The highest version recorded by baseline(), or NULL. */
-static char *
-LedgerBaselineVersion(void)
+/* The highest version recorded by baseline(), or NULL (SPI connected, as the owner). */
+char *
+MoBaselineVersion(void)
 {
 	char	   *best = NULL;
 
@@ -816,7 +816,7 @@ ApplyBegin(Deploy *d, MoOwnerState *owner)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("migration \"%s\" is already running", d->version),
 				 errdetail("Process %s started it.", row.backend_pid ? row.backend_pid : "?")));
-	if (!row.found && (baseline = LedgerBaselineVersion()) != NULL &&
+	if (!row.found && (baseline = MoBaselineVersion()) != NULL &&
 		MoVersionCompare(d->version, baseline) <= 0)
 	{
 		ereport(NOTICE,

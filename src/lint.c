@@ -981,22 +981,6 @@ LintAlterTable(LintCtx *ctx, AlterTableStmt *stmt)
 
 /* ---- other statements ---- */
 
-/* True when a DefElem list (REINDEX, VACUUM, CLUSTER options) turns name on. */
-static bool
-OptionOn(List *options, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *opt = lfirst_node(DefElem, lc);
-
-		if (strcmp(opt->defname, name) == 0)
-			return opt->arg == NULL || defGetBoolean(opt);
-	}
-	return false;
-}
-
 /* DROP …: data loss for tables, columns' types and schemas; index locks. */
 static void
 LintDrop(LintCtx *ctx, DropStmt *stmt)
@@ -1293,7 +1277,7 @@ LintStatement(LintCtx *ctx, Node *stmt)
 		case T_ReindexStmt:
 			{
 				ReindexStmt *rs = (ReindexStmt *) stmt;
-				bool		concurrently = OptionOn(rs->params, "concurrently");
+				bool		concurrently = MoOptionOn(rs->params, "concurrently");
 				LintRel    *rel = NULL;
 
 				if (rs->relation && rs->kind == REINDEX_OBJECT_INDEX)
@@ -1397,7 +1381,7 @@ LintStatement(LintCtx *ctx, Node *stmt)
 		case T_VacuumStmt:
 			{
 				VacuumStmt *vs = (VacuumStmt *) stmt;
-				bool		full = vs->is_vacuumcmd && OptionOn(vs->options, "full");
+				bool		full = vs->is_vacuumcmd && MoOptionOn(vs->options, "full");
 
 				foreach(lc, vs->rels)
 				{

@@ -115,6 +115,7 @@ typedef struct MoStatement
 extern List *MoParseScript(const char *script, const char *what);
 extern const char *MoNonTransactionalReason(Node *stmt);
 extern void MoCheckRunnableInTransaction(List *statements, const char *what);
+extern bool MoOptionOn(List *options, const char *name);
 
 /* ---- events.c ---- */
 #define MO_MAX_EVENT_LEN	64
@@ -189,6 +190,7 @@ extern void LedgerInit(void);
 extern const char *MoCurrentMigration(void);
 extern PGDLLEXPORT Datum migrate_ops_checksum(PG_FUNCTION_ARGS);
 extern char *MoDeployLockHolder(void);
+extern char *MoBaselineVersion(void);
 extern int	MoReadExpected(Jsonb *expected, char ***versions, char ***checksums);
 
 /*

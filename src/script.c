@@ -170,9 +170,12 @@ MoParseScript(const char *script, const char *what)
 	return result;
 }
 
-/* True when a DefElem list (REINDEX, VACUUM options) contains name. */
-static bool
-HasOption(List *options, const char *name)
+/*
+ * True when a DefElem list (REINDEX, VACUUM, CLUSTER options) turns name on:
+ * "(concurrently)" or "(concurrently true)".
+ */
+bool
+MoOptionOn(List *options, const char *name)
 {
 	ListCell   *lc;
 
@@ -210,7 +213,7 @@ MoNonTransactionalReason(Node *stmt)
 			{
 				ReindexStmt *r = (ReindexStmt *) stmt;
 
-				if (HasOption(r->params, "concurrently"))
+				if (MoOptionOn(r->params, "concurrently"))
 					return "REINDEX CONCURRENTLY cannot run inside a transaction block";
 				if (r->kind == REINDEX_OBJECT_SCHEMA || r->kind == REINDEX_OBJECT_SYSTEM ||
 					r->kind == REINDEX_OBJECT_DATABASE)
