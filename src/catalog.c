@@ -124,6 +124,10 @@ typedef struct StateImpl
 	int			capacity;
 	char	   *arena;
 	size_t		arena_left;
+	uint64	   *slots;			/* hash index of a finished state: the key's hash << 32 |
+								 * object index + 1; 0 free */
+	uint32		mask;			/* its size - 1 (a power of 2) */
+	bool		index_tried;	/* StateBuildIndex() ran (slots stays NULL with duplicates) */
 } StateImpl;
 
 /* Creates an empty state in a new child of CurrentMemoryContext. */
@@ -178,10 +182,35 @@ StateStrdup(MoCatalogState *state, const char *s)
 	return p;
 }
 
-/* Appends an object and returns it (identity copied, no extra). */
+/* Copies len bytes and a NUL into the state. */
+static char *
+StateStrndup(MoCatalogState *state, const char *s, size_t len)
+{
+	StateImpl  *st = (StateImpl *) state;
+	char	   *p;
+
+	if (len + 1 > ARENA_BLOCK / 8)
+		p = MemoryContextAlloc(state->cxt, len + 1);
+	else
+	{
+		if (len + 1 > st->arena_left)
+		{
+			st->arena = MemoryContextAlloc(state->cxt, ARENA_BLOCK);
+			st->arena_left = ARENA_BLOCK;
+		}
+		p = st->arena;
+		st->arena += len + 1;
+		st->arena_left -= len + 1;
+	}
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+/* Appends an object whose identity is len bytes at identity and returns it (no extra). */
 static MoCatalogObject *
-StateAppend(MoCatalogState *state, int kind, const char *identity, int parent_kind,
-			const uint8 *hash)
+StateAppendN(MoCatalogState *state, int kind, const char *identity, size_t len, int parent_kind,
+			 const uint8 *hash)
 {
 	StateImpl  *st = (StateImpl *) state;
 	MoCatalogObject *obj;
@@ -192,13 +221,21 @@ StateAppend(MoCatalogState *state, int kind, const char *identity, int parent_ki
 		state->objects = repalloc(state->objects, sizeof(MoCatalogObject) * st->capacity);
 	}
 	obj = &state->objects[state->count++];
-	obj->identity = StateStrdup(state, identity);
+	obj->identity = StateStrndup(state, identity, len);
 	obj->x = NULL;
 	obj->kind = (uint8) kind;
 	obj->parent_kind = (uint8) parent_kind;
 	obj->has_sig = false;
 	memcpy(obj->hash, hash, sizeof(obj->hash));
 	return obj;
+}
+
+/* Appends an object and returns it (identity copied, no extra). */
+static MoCatalogObject *
+StateAppend(MoCatalogState *state, int kind, const char *identity, int parent_kind,
+			const uint8 *hash)
+{
+	return StateAppendN(state, kind, identity, strlen(identity), parent_kind, hash);
 }
 
 /*
@@ -219,6 +256,14 @@ MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
 	return obj;
 }
 
+/* MoCatalogStateAdd() for an identity of len bytes (not NUL-terminated) and no parent. */
+MoCatalogObject *
+MoCatalogStateAddN(MoCatalogState *state, int kind, const char *identity, size_t len,
+				   int parent_kind, const uint8 *hash)
+{
+	return StateAppendN(state, kind, identity, len, parent_kind, hash);
+}
+
 /* qsort comparator: kind, then identity (byte order), then hash. */
 static int
 ObjectCompare(const void *a, const void *b)
@@ -236,48 +281,188 @@ ObjectCompare(const void *a, const void *b)
 }
 
 /*
- * Sorts the objects and computes the fingerprint: SHA-256 over, for every
- * object in (kind name, identity) order, the kind name, a NUL byte, the
- * identity, a NUL byte and the 32-byte SHA-256 of its definition.
+ * Sorts the objects.  The fingerprint is computed when it is first asked
+ * for (MoCatalogFingerprint); a drift check never needs it.
  */
 void
 MoCatalogStateFinish(MoCatalogState *state)
 {
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	pg_cryptohash_ctx *ctx;
+	StateImpl  *st = (StateImpl *) state;
 
+	if (st->slots)
+		pfree(st->slots);
+	st->slots = NULL;
+	st->index_tried = false;
 	if (state->count > 1)
 		qsort(state->objects, state->count, sizeof(MoCatalogObject), ObjectCompare);
+	state->fingerprint[0] = '\0';
+}
 
+/* Bytes of a finished state's fingerprint input gathered before each SHA-256 update. */
+#define FINGERPRINT_CHUNK	(32 * 1024)
+
+/*
+ * The fingerprint of a finished state (hex, in the state): SHA-256 over, for
+ * every object in (kind name, identity) order, the kind name, a NUL byte,
+ * the identity, a NUL byte and the 32-byte SHA-256 of its definition.  The
+ * input is handed to SHA-256 in chunks, which gives the same digest as one
+ * update per part at a fraction of the calls.
+ */
+char *
+MoCatalogFingerprint(MoCatalogState *state)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	pg_cryptohash_ctx *ctx;
+	char	   *chunk;
+	size_t		used = 0;
+
+	const MoCatalogState *ref = state->diff_ref;
+	int			i = 0,
+				r = 0;
+
+	if (state->fingerprint[0] != '\0')
+		return state->fingerprint;
+	chunk = palloc(FINGERPRINT_CHUNK);
 	ctx = pg_cryptohash_create(PG_SHA256);
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not initialise SHA-256");
-	for (int i = 0; i < state->count; i++)
+	for (;;)
 	{
-		MoCatalogObject *obj = &state->objects[i];
-		const char *kind = MoKindNames[obj->kind];
+		const MoCatalogObject *obj;
+		const char *kind;
+		size_t		klen;
+		size_t		ilen;
 
-		if (pg_cryptohash_update(ctx, (const uint8 *) kind, strlen(kind) + 1) < 0 ||
-			pg_cryptohash_update(ctx, (const uint8 *) obj->identity, strlen(obj->identity) + 1) < 0 ||
-			pg_cryptohash_update(ctx, obj->hash, sizeof(obj->hash)) < 0)
-			elog(ERROR, "could not compute SHA-256");
+		/*
+		 * A MO_CAPTURE_DIFF state: its objects merged with the ones of
+		 * diff_ref it left out as equal, which is the whole capture in order
+		 * (the two never have the same kind and identity).
+		 */
+		while (ref && r < ref->count && !state->diff_equal[r])
+			r++;
+		if (ref && r < ref->count &&
+			(i >= state->count || ObjectCompare(&ref->objects[r], &state->objects[i]) < 0))
+			obj = &ref->objects[r++];
+		else if (i < state->count)
+			obj = &state->objects[i++];
+		else
+			break;
+		kind = MoKindNames[obj->kind];
+		klen = strlen(kind) + 1;
+		ilen = strlen(obj->identity) + 1;
+
+		if (used + klen + ilen + sizeof(obj->hash) > FINGERPRINT_CHUNK)
+		{
+			if (pg_cryptohash_update(ctx, (const uint8 *) chunk, used) < 0)
+				elog(ERROR, "could not compute SHA-256");
+			used = 0;
+		}
+		if (klen + ilen + sizeof(obj->hash) > FINGERPRINT_CHUNK)
+		{
+			/* an identity longer than a chunk: straight through */
+			if (pg_cryptohash_update(ctx, (const uint8 *) kind, klen) < 0 ||
+				pg_cryptohash_update(ctx, (const uint8 *) obj->identity, ilen) < 0 ||
+				pg_cryptohash_update(ctx, obj->hash, sizeof(obj->hash)) < 0)
+				elog(ERROR, "could not compute SHA-256");
+			continue;
+		}
+		memcpy(chunk + used, kind, klen);
+		used += klen;
+		memcpy(chunk + used, obj->identity, ilen);
+		used += ilen;
+		memcpy(chunk + used, obj->hash, sizeof(obj->hash));
+		used += sizeof(obj->hash);
 	}
-	if (MO_CRYPTOHASH_FINAL(ctx, digest, sizeof(digest)) < 0)
+	if ((used > 0 && pg_cryptohash_update(ctx, (const uint8 *) chunk, used) < 0) ||
+		MO_CRYPTOHASH_FINAL(ctx, digest, sizeof(digest)) < 0)
 		elog(ERROR, "could not compute SHA-256");
 	pg_cryptohash_free(ctx);
+	pfree(chunk);
 	hex_encode((const char *) digest, sizeof(digest), state->fingerprint);
 	state->fingerprint[64] = '\0';
+	return state->fingerprint;
 }
 
-/* Finds an object by kind and identity in a finished state, or NULL. */
-MoCatalogObject *
-MoCatalogFind(const MoCatalogState *state, int kind, const char *identity)
+/* The hash index key of an object. */
+static inline uint32
+StateSlotHash(int kind, const char *identity)
 {
+	return hash_bytes((const unsigned char *) identity, strlen(identity)) ^ ((uint32) kind * 0x9E3779B1U);
+}
+
+/*
+ * Builds the hash index of a finished state (in its context), so that
+ * lookups cost one hash instead of a binary search: a capture looks up
+ * every object it reads in its reference.  Idempotent.
+ */
+static void
+StateBuildIndex(MoCatalogState *state)
+{
+	StateImpl  *st = (StateImpl *) state;
+	uint32		size = 64;
+
+	if (st->index_tried)
+		return;
+	st->index_tried = true;
+	while (size < (uint32) state->count * 2 && size < (UINT32_C(1) << 30))
+		size <<= 1;
+	st->slots = MemoryContextAllocZero(state->cxt, sizeof(uint64) * size);
+	st->mask = size - 1;
+	for (int i = 0; i < state->count; i++)
+	{
+		const MoCatalogObject *obj = &state->objects[i];
+		uint32		hash = StateSlotHash(obj->kind, obj->identity);
+		uint32		h = hash & st->mask;
+
+		while (st->slots[h] != 0)
+		{
+			const MoCatalogObject *other = &state->objects[(uint32) st->slots[h] - 1];
+
+			if ((uint32) (st->slots[h] >> 32) == hash && other->kind == obj->kind &&
+				strcmp(other->identity, obj->identity) == 0)
+			{
+				/* duplicates: lookups keep the binary search */
+				pfree(st->slots);
+				st->slots = NULL;
+				return;
+			}
+			h = (h + 1) & st->mask;
+		}
+		st->slots[h] = ((uint64) hash << 32) | ((uint32) i + 1);
+	}
+}
+
+/*
+ * The index of an object of a finished state with this kind and identity,
+ * or -1 (the hash index is built only for a state without duplicates).
+ */
+static int
+StateLookup(const MoCatalogState *state, int kind, const char *identity)
+{
+	const StateImpl *st = (const StateImpl *) state;
 	int			lo = 0,
 				hi;
 
 	if (state == NULL)
-		return NULL;
+		return -1;
+	if (st->slots != NULL)
+	{
+		uint32		hash = StateSlotHash(kind, identity);
+		uint32		h = hash & st->mask;
+
+		for (;;)
+		{
+			uint64		slot = st->slots[h];
+			const MoCatalogObject *obj;
+
+			if (slot == 0)
+				return -1;
+			obj = &state->objects[(uint32) slot - 1];
+			if ((uint32) (slot >> 32) == hash && obj->kind == kind && strcmp(obj->identity, identity) == 0)
+				return (int) (uint32) slot - 1;
+			h = (h + 1) & st->mask;
+		}
+	}
 	hi = state->count - 1;
 	while (lo <= hi)
 	{
@@ -286,13 +471,22 @@ MoCatalogFind(const MoCatalogState *state, int kind, const char *identity)
 		int			c = (obj->kind != kind) ? (obj->kind < kind ? -1 : 1) : strcmp(obj->identity, identity);
 
 		if (c == 0)
-			return obj;
+			return mid;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
 	}
-	return NULL;
+	return -1;
+}
+
+/* Finds an object by kind and identity in a finished state, or NULL. */
+MoCatalogObject *
+MoCatalogFind(const MoCatalogState *state, int kind, const char *identity)
+{
+	int			i = StateLookup(state, kind, identity);
+
+	return i < 0 ? NULL : &state->objects[i];
 }
 
 /* Frees a state and everything in it. */
@@ -320,9 +514,16 @@ MoCatalogCompare(const MoCatalogState *expected, const MoCatalogState *actual,
 
 	while (i < ne || j < na)
 	{
-		MoCatalogObject *e = i < ne ? &expected->objects[i] : NULL;
+		MoCatalogObject *e;
 		MoCatalogObject *a = j < na ? &actual->objects[j] : NULL;
 		int			c;
+
+		if (i < ne && actual && actual->diff_ref == expected && actual->diff_equal[i])
+		{
+			i++;				/* left out of actual as equal: no difference */
+			continue;
+		}
+		e = i < ne ? &expected->objects[i] : NULL;
 
 		if (e == NULL)
 			c = 1;
@@ -566,6 +767,15 @@ typedef struct Capture
 	HTAB	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
 	HTAB	   *domains;		/* TrackedRelation by pg_type OID, in sigcxt */
 	const DepList *rowdeps;		/* the current row's dependencies (scanned rows) */
+	/* ordering the capture by its reference instead of sorting it (CaptureFinish) */
+	bool		by_ref;			/* every object was looked up in ref, no two found the same */
+	int		   *refpos;			/* per captured object: the index of ref's object, or -1 */
+	int			refpos_cap;
+	uint8	   *refseen;		/* per object of ref: a captured object found it */
+	bool		diff;			/* MO_CAPTURE_DIFF: objects equal to ref's are left out */
+	bool		diff_failed;	/* an object was read twice: capture again without */
+	uint8	   *diff_equal;		/* per object of ref: left out as equal (in the state) */
+	int			finger;			/* the object of ref the last lookup found */
 	int			nsigned;		/* objects that got a signature */
 	int			nlent;			/* of which took their hash from ref */
 	int			ndeparsed;		/* objects of signed kinds that were deparsed */
@@ -664,6 +874,35 @@ TrimStatement(char *s)
 }
 
 /*
+ * The index of ref's object with this kind and identity, or -1.  Objects
+ * are read table by table, and ref keeps a table's objects together in
+ * sorted order, so the object after the last one found (or that one again:
+ * a signed object is looked up twice) is tried before the hash index; both
+ * are then still in the CPU's caches.
+ */
+static int
+CaptureLookup(Capture *cap, int kind, const char *identity)
+{
+	const MoCatalogState *ref = cap->ref;
+	int			i;
+
+	for (int d = 0; d <= 1; d++)
+	{
+		i = cap->finger + d;
+		if (i < ref->count && ref->objects[i].kind == kind &&
+			strcmp(ref->objects[i].identity, identity) == 0)
+		{
+			cap->finger = i;
+			return i;
+		}
+	}
+	i = StateLookup(ref, kind, identity);
+	if (i >= 0)
+		cap->finger = i;
+	return i;
+}
+
+/*
  * Records one object: unless the filter leaves it out, hashes its
  * definition and keeps what the capture's purpose needs.  For a signed
  * kind, sig is its signature (or NULL) and lender the object of ref that
@@ -704,9 +943,37 @@ EmitSigned(Capture *cap, int kind, const char *identity, int parent_kind, const 
 	keep = (cap->flags & MO_CAPTURE_DEFINITIONS) != 0;
 	if (!keep && cap->ref)
 	{
-		MoCatalogObject *old = MoCatalogFind(cap->ref, kind, identity);
+		int			refi = CaptureLookup(cap, kind, identity);
 
-		keep = (old == NULL || memcmp(old->hash, hash, sizeof(hash)) != 0);
+		keep = (refi < 0 || memcmp(cap->ref->objects[refi].hash, hash, sizeof(hash)) != 0);
+		if (cap->by_ref)
+		{
+			bool		twice = (refi >= 0 && cap->refseen[refi]);
+
+			if (refi >= 0)
+				cap->refseen[refi] = 1;
+			if (twice)
+			{
+				/* read twice: sort instead, and capture again without MO_CAPTURE_DIFF */
+				cap->by_ref = false;
+				cap->diff_failed = cap->diff;
+			}
+			else if (cap->diff && !keep)
+			{
+				cap->diff_equal[refi] = 1;	/* equal to ref's: left out */
+				return;
+			}
+		}
+		if (cap->by_ref)
+		{
+			/* where it goes in the capture's order (CaptureFinish) */
+			if (cap->state->count >= cap->refpos_cap)
+			{
+				cap->refpos_cap = Max(cap->refpos_cap * 2, cap->state->count + 1024);
+				cap->refpos = repalloc(cap->refpos, sizeof(int) * cap->refpos_cap);
+			}
+			cap->refpos[cap->state->count] = refi;
+		}
 	}
 
 	obj = StateAppend(cap->state, kind, identity, parent ? parent_kind : 0, hash);
@@ -1680,10 +1947,12 @@ static const MoCatalogObject *
 SigLender(Capture *cap, int kind, const char *identity, const uint8 *sig)
 {
 	const MoCatalogObject *old;
+	int			i;
 
 	if (cap->ref == NULL || sig == NULL || (cap->flags & MO_CAPTURE_DEFINITIONS))
 		return NULL;			/* every definition is wanted: nothing to lend */
-	old = MoCatalogFind(cap->ref, kind, identity);
+	i = CaptureLookup(cap, kind, identity);
+	old = i < 0 ? NULL : &cap->ref->objects[i];
 	if (old == NULL || !old->has_sig || memcmp(old->sig, sig, sizeof(old->sig)) != 0)
 		return NULL;
 	return old;
@@ -1730,10 +1999,16 @@ DeparseExpr(Datum expr, Oid relid)
 /* ---- the queries ---- */
 
 /* Extension membership test for an object of catalog cls with oid expression oidexpr. */
+/*
+ * An extension's members are pg_depend rows of deptype 'e' referring to the
+ * extension (recordDependencyOnCurrentExtension() records no other): read
+ * through pg_depend's reference index once per query (a hashed subplan)
+ * instead of a scan of every dependency of the catalog.
+ */
 #define NOT_MEMBER(cls, oidexpr) \
-	" NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend mbr" \
-	"  WHERE mbr.classid = '" cls "'::pg_catalog.regclass AND mbr.objid = " oidexpr \
-	"    AND mbr.deptype = 'e')"
+	" " oidexpr " NOT IN (SELECT mbr.objid FROM pg_catalog.pg_depend mbr" \
+	"  WHERE mbr.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass" \
+	"    AND mbr.classid = '" cls "'::pg_catalog.regclass AND mbr.deptype = 'e')"
 
 /*
  * What the objects of catalog cls (rows dx of catalog, for which ownexpr is
@@ -1999,8 +2274,9 @@ static const char *const q_types =
 DESCRIPTION("d", "pg_catalog.pg_type", "t.oid", "0")
 " WHERE t.typnamespace = ANY ($1)"
 "   AND (t.typtype IN ('e', 'd', 'r')"
-"        OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-"             WHERE c.oid = t.typrelid AND c.relkind = 'c'"
+/* a hashed subplan: every table's row type is a 'c' type, so probing pg_class once per type costs more */
+"        OR (t.typtype = 'c' AND t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c"
+"             WHERE c.relkind = 'c'"
 "               AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid") ")))"
 "   AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid");
 
@@ -3586,6 +3862,7 @@ ScanColumns(Capture *cap)
 	HTAB	   *collations = QueryHash(cap, "migrate_ops collations", sizeof(Oid), sizeof(CollationEntry));
 	HTAB	   *defaults;
 	HTAB	   *comments;
+	long		ncomments;
 	TupleDesc	rowdesc = CreateTemplateTupleDesc(COLUMN_ROW_NATTS);
 	Relation	rel;
 	SysScanDesc scan;
@@ -3599,6 +3876,7 @@ ScanColumns(Capture *cap)
 		TupleDescInitEntry(rowdesc, i + 1, NULL, column_row_types[i], -1, 0);
 	defaults = ScanColumnExtras(cap, AttrDefaultRelationId, snapshot);
 	comments = ScanColumnExtras(cap, DescriptionRelationId, snapshot);
+	ncomments = hash_get_num_entries(comments);
 	MemoryContextSwitchTo(old);
 
 	rel = table_open(AttributeRelationId, AccessShareLock);
@@ -3641,7 +3919,7 @@ ScanColumns(Capture *cap)
 		cap->values[8] = CharGetDatum(att->attgenerated);
 		cap->isnull[9] = !ColumnCollation(cap, typcolls, collations, att->atttypid, att->attcollation, &cap->values[9]);
 		cap->values[10] = heap_getattr(tup, Anum_pg_attribute_attacl, RelationGetDescr(rel), &cap->isnull[10]);
-		extra = hash_search(comments, &key, HASH_FIND, NULL);
+		extra = ncomments > 0 ? hash_search(comments, &key, HASH_FIND, NULL) : NULL;
 		cap->isnull[11] = (extra == NULL);
 		cap->values[11] = extra ? extra->value : (Datum) 0;
 		cap->values[12] = BoolGetDatum(att->attinhcount > 0);
@@ -3690,6 +3968,7 @@ PinOutputSettings(void)
 		{"lc_monetary", "C"},
 		{"jit", "off"},			/* compiling these short catalog queries costs more than it saves */
 		{"work_mem", "32MB"},	/* hashing catalogs beats looking them up row by row */
+		{"max_parallel_workers_per_gather", "0"},	/* starting a worker costs more than the scan */
 	};
 	int			nest = NewGUCNestLevel();
 
@@ -3763,6 +4042,201 @@ CaptureNamespaces(Capture *cap, List *schemas)
 													  TYPALIGN_INT));
 }
 
+/* An object read by a capture but not in its reference, and where it goes among ref's. */
+typedef struct Added
+{
+	int			pos;			/* the first object of ref that sorts after it */
+	int			index;			/* in the capture */
+	const MoCatalogObject *obj;
+} Added;
+
+/* qsort comparator for Added: position in ref, then the objects' own order. */
+static int
+AddedCompare(const void *a, const void *b)
+{
+	const Added *x = (const Added *) a;
+	const Added *y = (const Added *) b;
+
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
+	return ObjectCompare(x->obj, y->obj);
+}
+
+/* The index of the first object of a finished state sorting after (kind, identity). */
+static int
+StateUpperBound(const MoCatalogState *state, int kind, const char *identity)
+{
+	int			lo = 0,
+				hi = state->count;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		const MoCatalogObject *obj = &state->objects[mid];
+		int			c = (obj->kind != kind) ? (obj->kind < kind ? -1 : 1) : strcmp(obj->identity, identity);
+
+		if (c <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Finishes a capture's state.  When every object was looked up in the
+ * reference (a sorted state without duplicates) and no two found the same
+ * one, the objects are put in order by where their reference objects are,
+ * and only those the reference does not have are sorted (and placed by
+ * binary search): the same order MoCatalogStateFinish()'s sort gives, in
+ * linear time.  Otherwise it sorts.
+ */
+static void
+CaptureFinish(Capture *cap)
+{
+	MoCatalogState *state = cap->state;
+	const MoCatalogState *ref = cap->ref;
+	int			n = state->count;
+	int		   *byref;
+	Added	   *added;
+	int			nadded = 0;
+	int		   *from;
+	int			out = 0;
+	int			next = 0;
+
+	if (!cap->by_ref || n <= 1)
+	{
+		MoCatalogStateFinish(state);
+		return;
+	}
+	byref = palloc(sizeof(int) * (ref->count + 1));
+	for (int i = 0; i < ref->count; i++)
+		byref[i] = -1;
+	added = palloc(sizeof(Added) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (cap->refpos[i] >= 0)
+			byref[cap->refpos[i]] = i;
+		else
+		{
+			added[nadded].obj = &state->objects[i];
+			added[nadded].index = i;
+			added[nadded].pos = StateUpperBound(ref, state->objects[i].kind, state->objects[i].identity);
+			nadded++;
+		}
+	}
+	if (nadded > 1)
+		qsort(added, nadded, sizeof(Added), AddedCompare);
+
+	/* from[k]: the object that goes to position k */
+	from = palloc(sizeof(int) * (n + 1));
+	for (int r = 0; r <= ref->count; r++)
+	{
+		while (next < nadded && added[next].pos == r)
+			from[out++] = added[next++].index;
+		if (r < ref->count && byref[r] >= 0)
+			from[out++] = byref[r];
+	}
+	if (out != n)
+		elog(ERROR, "migrate_ops: capture order lost objects (%d of %d)", out, n);
+
+	/* permuted in place, cycle by cycle (no second array of objects to fault in) */
+	for (int k = 0; k < n; k++)
+	{
+		MoCatalogObject tmp;
+		int			j = k;
+
+		if (from[k] < 0 || from[k] == k)
+			continue;
+		tmp = state->objects[k];
+		while (from[j] != k)
+		{
+			int			src = from[j];
+
+			state->objects[j] = state->objects[src];
+			from[j] = -1;
+			j = src;
+		}
+		state->objects[j] = tmp;
+		from[j] = -1;
+	}
+	state->fingerprint[0] = '\0';
+	pfree(from);
+	pfree(byref);
+	pfree(added);
+
+	/* migrate_ops.verify_signatures: the order is the one the sort gives */
+	if (mo_verify_signatures)
+		for (int k = 1; k < n; k++)
+			if (ObjectCompare(&state->objects[k - 1], &state->objects[k]) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("capture order check failed at %s %s", MoKindNames[state->objects[k].kind],
+								state->objects[k].identity),
+						 errhint("This is a bug of migrate_ops: please report it.")));
+}
+
+/* A difference as VerifyDiffCapture() compares them. */
+typedef struct DiffItem
+{
+	const MoCatalogObject *e;
+	const MoCatalogObject *a;
+} DiffItem;
+
+/* Collects the differences of MoCatalogCompare() into a List of DiffItem. */
+static void
+DiffItemCollect(void *arg, const MoCatalogObject *e, const MoCatalogObject *a)
+{
+	List	  **items = (List **) arg;
+	DiffItem   *item = palloc(sizeof(DiffItem));
+
+	item->e = e;
+	item->a = a;
+	*items = lappend(*items, item);
+}
+
+/*
+ * migrate_ops.verify_signatures for MO_CAPTURE_DIFF: captures again, keeping
+ * every object, and fails unless both give the same differences from ref
+ * (kind, identity, change, hashes) and the same fingerprint.
+ */
+static void
+VerifyDiffCapture(MoCatalogState *diff, int flags, List *schemas, const MoCatalogFilter *filter,
+				  const MoCatalogState *ref)
+{
+	MoCatalogState *full = MoCatalogCaptureExt(flags & ~MO_CAPTURE_DIFF, schemas, filter, ref);
+	List	   *d1 = NIL;
+	List	   *d2 = NIL;
+	const char *what = NULL;
+
+	(void) MoCatalogCompare(ref, diff, DiffItemCollect, &d1);
+	(void) MoCatalogCompare(ref, full, DiffItemCollect, &d2);
+	if (list_length(d1) != list_length(d2))
+		what = "the number of differences";
+	for (int i = 0; what == NULL && i < list_length(d1); i++)
+	{
+		DiffItem   *x = list_nth(d1, i);
+		DiffItem   *y = list_nth(d2, i);
+
+		if ((x->e == NULL) != (y->e == NULL) || (x->a == NULL) != (y->a == NULL) ||
+			(x->e && x->e != y->e) ||
+			(x->a && (x->a->kind != y->a->kind || strcmp(x->a->identity, y->a->identity) != 0 ||
+					  memcmp(x->a->hash, y->a->hash, sizeof(x->a->hash)) != 0)))
+			what = psprintf("%s %s", MoKindNames[(x->a ? x->a : x->e)->kind], (x->a ? x->a : x->e)->identity);
+	}
+	if (what == NULL && strcmp(MoCatalogFingerprint(diff), MoCatalogFingerprint(full)) != 0)
+		what = "the fingerprint";
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("capture shortcut check failed: %s", what),
+				 errdetail("Comparing only what differs from the snapshot gave another result than comparing every object."),
+				 errhint("This is a bug of migrate_ops: please report it.")));
+	list_free_deep(d1);
+	list_free_deep(d2);
+	MoCatalogFree(full);
+}
+
 /* See migrate_ops.h. */
 MoCatalogState *
 MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
@@ -3772,11 +4246,26 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	int			nest;
 
 	cap.state = MoCatalogStateCreate();
-	if (ref)
+	if (ref && !(flags & MO_CAPTURE_DIFF))
 		MoCatalogStateReserve(cap.state, ref->count + ref->count / 16 + 1024);
 	cap.filter = filter;
 	cap.ref = ref;
 	cap.flags = flags;
+	if (ref && !(flags & MO_CAPTURE_DEFINITIONS))
+	{
+		/* lookups in ref by hash; the capture ordered by ref when it can be */
+		StateBuildIndex((MoCatalogState *) ref);
+		cap.by_ref = ((const StateImpl *) ref)->slots != NULL;
+		if (cap.by_ref)
+		{
+			cap.diff = (flags & MO_CAPTURE_DIFF) != 0;
+			cap.refpos_cap = cap.diff ? 1024 : ref->count + ref->count / 16 + 1024;
+			cap.refpos = palloc(sizeof(int) * cap.refpos_cap);
+			cap.refseen = palloc0(ref->count + 1);
+			if (cap.diff)
+				cap.diff_equal = MemoryContextAllocZero(cap.state->cxt, ref->count + 1);
+		}
+	}
 	cap.all = (schemas == NIL);
 	cap.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops catalog row",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -3819,7 +4308,27 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	SigCaptureDone(&cap);
 	MemoryContextDelete(cap.rowcxt);
 	MemoryContextDelete(cap.querycxt);
-	MoCatalogStateFinish(cap.state);
+	if (cap.refpos)
+	{
+		pfree(cap.refseen);
+		cap.refseen = NULL;
+	}
+	if (cap.diff_failed)
+	{
+		pfree(cap.refpos);
+		MoCatalogFree(cap.state);
+		return MoCatalogCaptureExt(flags & ~MO_CAPTURE_DIFF, schemas, filter, ref);
+	}
+	CaptureFinish(&cap);
+	if (cap.refpos)
+		pfree(cap.refpos);
+	if (cap.diff)
+	{
+		cap.state->diff_ref = ref;
+		cap.state->diff_equal = cap.diff_equal;
+		if (mo_verify_signatures)
+			VerifyDiffCapture(cap.state, flags, schemas, filter, ref);
+	}
 	elog(DEBUG1, "migrate_ops: captured %d catalog objects in %zu bytes; %d signed, %d lent their hash, %d deparsed",
 		 cap.state->count, MemoryContextMemAllocated(cap.state->cxt, true),
 		 cap.nsigned, cap.nlent, cap.ndeparsed);
