@@ -719,6 +719,148 @@ MoCatalogIgnored(const MoCatalogFilter *filter, int kind, const char *identity,
 
 /* ---------------------------------------------------------------- capture */
 
+/* ---- OID maps ---- */
+
+/*
+ * An OID-keyed map for the capture's hot lookups (hundreds of thousands per
+ * capture): open addressing on a power-of-2 array of keys, so that a
+ * lookup is a multiply and, mostly, one cache line, where dynahash pays a
+ * function call, segment and bucket indirections and a chain.  Entries
+ * start with their Oid key, are zeroed when made and never move.
+ */
+typedef struct OidMap
+{
+	MemoryContext cxt;
+	Size		entrysize;
+	uint32		mask;
+	uint32		count;
+	Oid		   *keys;			/* InvalidOid: free */
+	void	  **entries;
+	char	   *chunk;			/* entries are carved from chunks */
+	Size		chunk_left;
+} OidMap;
+
+/* Bytes of an OidMap's entry chunk. */
+#define OIDMAP_CHUNK	(64 * 1024)
+
+/* The slot an OID starts probing at. */
+static inline uint32
+OidMapSlot(const OidMap *m, Oid key)
+{
+	return (uint32) (((uint64) key * UINT64CONST(0x9E3779B97F4A7C15)) >> 32) & m->mask;
+}
+
+/* Creates an empty map in cxt for entries of entrysize bytes. */
+static OidMap *
+OidMapCreate(MemoryContext cxt, Size entrysize, uint32 expected)
+{
+	OidMap	   *m = MemoryContextAllocZero(cxt, sizeof(OidMap));
+	uint32		size = 256;
+
+	while (size < expected * 2 && size < (UINT32_C(1) << 30))
+		size <<= 1;
+	m->cxt = cxt;
+	m->entrysize = MAXALIGN(entrysize);
+	m->mask = size - 1;
+	m->keys = MemoryContextAllocZero(cxt, sizeof(Oid) * size);
+	m->entries = MemoryContextAlloc(cxt, sizeof(void *) * size);
+	return m;
+}
+
+/* The entry of key, or NULL. */
+static inline void *
+OidMapFind(const OidMap *m, Oid key)
+{
+	uint32		h;
+
+	if (key == InvalidOid)
+		return NULL;
+	for (h = OidMapSlot(m, key); m->keys[h] != InvalidOid; h = (h + 1) & m->mask)
+		if (m->keys[h] == key)
+			return m->entries[h];
+	return NULL;
+}
+
+/* Doubles a map's arrays. */
+static void
+OidMapGrow(OidMap *m)
+{
+	uint32		oldsize = m->mask + 1;
+	Oid		   *oldkeys = m->keys;
+	void	  **oldentries = m->entries;
+
+	m->mask = oldsize * 2 - 1;
+	m->keys = MemoryContextAllocZero(m->cxt, sizeof(Oid) * (m->mask + 1));
+	m->entries = MemoryContextAlloc(m->cxt, sizeof(void *) * (m->mask + 1));
+	for (uint32 i = 0; i < oldsize; i++)
+	{
+		uint32		h;
+
+		if (oldkeys[i] == InvalidOid)
+			continue;
+		for (h = OidMapSlot(m, oldkeys[i]); m->keys[h] != InvalidOid; h = (h + 1) & m->mask)
+			;
+		m->keys[h] = oldkeys[i];
+		m->entries[h] = oldentries[i];
+	}
+	pfree(oldkeys);
+	pfree(oldentries);
+}
+
+/* The entry of key, made (zeroed, key set) when missing; *found tells which (may be NULL). */
+static void *
+OidMapEnter(OidMap *m, Oid key, bool *found)
+{
+	uint32		h;
+	void	   *entry;
+
+	if (key == InvalidOid)
+		elog(ERROR, "migrate_ops: invalid OID as a map key");
+	for (h = OidMapSlot(m, key); m->keys[h] != InvalidOid; h = (h + 1) & m->mask)
+		if (m->keys[h] == key)
+		{
+			if (found)
+				*found = true;
+			return m->entries[h];
+		}
+	if ((m->count + 1) * 2 > m->mask + 1)
+	{
+		OidMapGrow(m);
+		for (h = OidMapSlot(m, key); m->keys[h] != InvalidOid; h = (h + 1) & m->mask)
+			;
+	}
+	if (m->entrysize > m->chunk_left)
+	{
+		m->chunk = MemoryContextAlloc(m->cxt, Max(OIDMAP_CHUNK, m->entrysize));
+		m->chunk_left = Max(OIDMAP_CHUNK, m->entrysize);
+	}
+	entry = m->chunk;
+	m->chunk += m->entrysize;
+	m->chunk_left -= m->entrysize;
+	memset(entry, 0, m->entrysize);
+	*(Oid *) entry = key;
+	m->keys[h] = key;
+	m->entries[h] = entry;
+	m->count++;
+	if (found)
+		*found = false;
+	return entry;
+}
+
+/* Iterates over a map: *pos starts at 0; NULL at the end. */
+static void *
+OidMapNext(const OidMap *m, uint32 *pos)
+{
+	while (*pos <= m->mask)
+	{
+		uint32		i = (*pos)++;
+
+		if (m->keys[i] != InvalidOid)
+			return m->entries[i];
+	}
+	return NULL;
+}
+
 /* Most columns a catalog query returns. */
 #define MAX_QUERY_COLUMNS 40
 
@@ -756,7 +898,7 @@ typedef struct Capture
 	/* catalog signatures (see "signatures" below) */
 	MemoryContext sigcxt;		/* lives as long as the capture */
 	MemoryContext colcxt;		/* columns collected for relation digests */
-	HTAB	   *rels;			/* RelDigest by relation OID, in sigcxt */
+	OidMap	   *rels;			/* RelDigest by relation OID, in sigcxt */
 	struct RelDigest *last_rel;	/* the last one RelDigestCollect() used */
 	HTAB	   *idents;			/* DepIdentity by object address, in sigcxt */
 	HTAB	   *typeclasses;	/* TypeClassEntry by type OID, in sigcxt */
@@ -764,7 +906,7 @@ typedef struct Capture
 	char	   *role_digest;	/* every role's OID and name */
 	char	   *opclass_digest; /* every operator class outside pg_catalog */
 	pg_cryptohash_ctx *sigsha;
-	HTAB	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
+	OidMap	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
 	HTAB	   *domains;		/* TrackedRelation by pg_type OID, in sigcxt */
 	const DepList *rowdeps;		/* the current row's dependencies (scanned rows) */
 	/* ordering the capture by its reference instead of sorting it (CaptureFinish) */
@@ -776,6 +918,8 @@ typedef struct Capture
 	bool		diff_failed;	/* an object was read twice: capture again without */
 	uint8	   *diff_equal;		/* per object of ref: left out as equal (in the state) */
 	int			finger;			/* the object of ref the last lookup found */
+	struct DefMemo *memo;		/* DefinitionHash()'s remembered definitions, in sigcxt */
+	int			nmemo;
 	int			nsigned;		/* objects that got a signature */
 	int			nlent;			/* of which took their hash from ref */
 	int			ndeparsed;		/* objects of signed kinds that were deparsed */
@@ -902,6 +1046,66 @@ CaptureLookup(Capture *cap, int kind, const char *identity)
 	return i;
 }
 
+/* Longest definition DefinitionHash() remembers, and how many. */
+#define MEMO_MAX_LEN	256
+#define MEMO_MAX		4096
+#define MEMO_SLOTS		8192	/* a power of 2, twice MEMO_MAX */
+
+/* A definition and its SHA-256, remembered. */
+typedef struct DefMemo
+{
+	uint32		h;				/* hash_bytes() of the definition */
+	uint32		len;
+	char	   *definition;		/* NULL: free slot */
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+} DefMemo;
+
+/*
+ * The SHA-256 of a definition.  Short definitions repeat (most columns of a
+ * database are "integer NOT NULL", "text", ...; the grants of most tables
+ * read the same): up to MEMO_MAX distinct ones are remembered by their
+ * exact text, so SHA-256 (whose OpenSSL context costs more to set up than
+ * to run on a short text) runs once per distinct definition.
+ */
+static void
+DefinitionHash(Capture *cap, const char *definition, uint8 *out)
+{
+	size_t		len = strlen(definition);
+	uint32		h = 0;
+	uint32		slot = 0;
+
+	if (len <= MEMO_MAX_LEN)
+	{
+		if (cap->memo == NULL)
+			cap->memo = MemoryContextAllocZero(cap->sigcxt, sizeof(DefMemo) * MEMO_SLOTS);
+		h = hash_bytes((const unsigned char *) definition, (int) len);
+		for (slot = h & (MEMO_SLOTS - 1); cap->memo[slot].definition != NULL; slot = (slot + 1) & (MEMO_SLOTS - 1))
+		{
+			DefMemo    *m = &cap->memo[slot];
+
+			if (m->h == h && m->len == len && memcmp(m->definition, definition, len) == 0)
+			{
+				memcpy(out, m->hash, PG_SHA256_DIGEST_LENGTH);
+				return;
+			}
+		}
+	}
+	if (pg_cryptohash_init(cap->sha) < 0 ||
+		pg_cryptohash_update(cap->sha, (const uint8 *) definition, len) < 0 ||
+		MO_CRYPTOHASH_FINAL(cap->sha, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	if (len <= MEMO_MAX_LEN && cap->nmemo < MEMO_MAX)
+	{
+		DefMemo    *m = &cap->memo[slot];
+
+		m->h = h;
+		m->len = (uint32) len;
+		m->definition = MemoryContextStrdup(cap->sigcxt, definition);
+		memcpy(m->hash, out, PG_SHA256_DIGEST_LENGTH);
+		cap->nmemo++;
+	}
+}
+
 /*
  * Records one object: unless the filter leaves it out, hashes its
  * definition and keeps what the capture's purpose needs.  For a signed
@@ -927,10 +1131,7 @@ EmitSigned(Capture *cap, int kind, const char *identity, int parent_kind, const 
 	}
 	else
 	{
-		if (pg_cryptohash_init(cap->sha) < 0 ||
-			pg_cryptohash_update(cap->sha, (const uint8 *) definition, strlen(definition)) < 0 ||
-			MO_CRYPTOHASH_FINAL(cap->sha, hash, sizeof(hash)) < 0)
-			elog(ERROR, "could not compute SHA-256");
+		DefinitionHash(cap, definition, hash);
 		if (lender && memcmp(lender->hash, hash, sizeof(hash)) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
@@ -1319,12 +1520,7 @@ SigCapturePrepare(Capture *cap)
 										ALLOCSET_DEFAULT_SIZES);
 	cap->colcxt = AllocSetContextCreate(cap->sigcxt, "migrate_ops relation columns",
 										ALLOCSET_DEFAULT_SIZES);
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(RelDigest);
-	ctl.hcxt = cap->sigcxt;
-	cap->rels = hash_create("migrate_ops relation digests", 1024, &ctl,
-							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	memset(&ctl, 0, sizeof(ctl));
+	cap->rels = OidMapCreate(cap->sigcxt, sizeof(RelDigest), 1024);
 	ctl.keysize = offsetof(DepIdentity, text);
 	ctl.entrysize = sizeof(DepIdentity);
 	ctl.hcxt = cap->sigcxt;
@@ -1384,7 +1580,7 @@ RelDigestCollect(Capture *cap, Oid relid, const char *identity, int attnum, cons
 	RelDigest  *rd = cap->last_rel;
 
 	if (rd == NULL || rd->relid != relid)	/* columns come relation by relation */
-		rd = cap->last_rel = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+		rd = cap->last_rel = OidMapEnter(cap->rels, relid, &found);
 	if (!found)
 	{
 		rd->done = false;
@@ -1437,11 +1633,10 @@ RelDigestCompute(Capture *cap, const char *identity, RelColumn *cols, int ncols,
 static void
 RelDigestFinishAll(Capture *cap)
 {
-	HASH_SEQ_STATUS seq;
+	uint32		pos = 0;
 	RelDigest  *rd;
 
-	hash_seq_init(&seq, cap->rels);
-	while ((rd = hash_seq_search(&seq)) != NULL)
+	while ((rd = OidMapNext(cap->rels, &pos)) != NULL)
 	{
 		if (rd->done)
 			continue;
@@ -1517,8 +1712,7 @@ RelDigestFallback(Capture *cap, Oid relid, uint8 *out)
 static bool
 RelDigestGet(Capture *cap, Oid relid, uint8 *out)
 {
-	bool		found;
-	RelDigest  *rd = hash_search(cap->rels, &relid, HASH_FIND, &found);
+	RelDigest  *rd = OidMapFind(cap->rels, relid);
 
 	if (rd == NULL)
 	{
@@ -1526,7 +1720,7 @@ RelDigestGet(Capture *cap, Oid relid, uint8 *out)
 
 		if (!RelDigestFallback(cap, relid, digest))
 			return false;
-		rd = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+		rd = OidMapEnter(cap->rels, relid, NULL);
 		memcpy(rd->digest, digest, sizeof(digest));
 		rd->done = true;
 		rd->cols = NULL;
@@ -1860,6 +2054,8 @@ SigNode(Capture *cap, Sig *sig, const char *tag, const char *node)
 {
 	static const char *const positions[] = {" :location ", " :stmt_location ", " :stmt_len "};
 	const char *p = node;
+	const char *found[lengthof(positions)] = {NULL};	/* each one's next occurrence */
+	bool		gone[lengthof(positions)] = {false};	/* no more of it */
 
 	appendStringInfoString(&sig->buf, tag);
 	appendStringInfoChar(&sig->buf, node ? '=' : '~');
@@ -1870,8 +2066,15 @@ SigNode(Capture *cap, Sig *sig, const char *tag, const char *node)
 
 		for (int i = 0; i < (int) lengthof(positions); i++)
 		{
-			const char *q = strstr(p, positions[i]);
+			const char *q;
 
+			/* searched again only once passed: a long tree is read once per kind of field */
+			if (!gone[i] && (found[i] == NULL || found[i] < p))
+			{
+				found[i] = strstr(p, positions[i]);
+				gone[i] = (found[i] == NULL);
+			}
+			q = gone[i] ? NULL : found[i];
 			if (q && (next == NULL || q < next))
 			{
 				next = q;
@@ -3262,8 +3465,7 @@ LoadTrackedRelations(Capture *cap)
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(TrackedRelation);
 	ctl.hcxt = cap->sigcxt;
-	cap->relations = hash_create("migrate_ops tracked relations", 1024, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cap->relations = OidMapCreate(cap->sigcxt, sizeof(TrackedRelation), 1024);
 	cap->domains = hash_create("migrate_ops tracked domains", 64, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	if (SPI_execute_with_args(q_tracked_relations, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -3280,7 +3482,8 @@ LoadTrackedRelations(Capture *cap)
 		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
 		oid = DatumGetObjectId(v[0]);
 		relkind = DatumGetChar(v[1]);
-		tr = hash_search(relkind == 'd' ? cap->domains : cap->relations, &oid, HASH_ENTER, NULL);
+		tr = relkind == 'd' ? hash_search(cap->domains, &oid, HASH_ENTER, NULL) :
+			OidMapEnter(cap->relations, oid, NULL);
 		tr->relkind = relkind;
 		namestrcpy(&tr->nspname, NameStr(*DatumGetName(v[2])));
 		namestrcpy(&tr->relname, NameStr(*DatumGetName(v[3])));
@@ -3294,7 +3497,7 @@ LoadTrackedRelations(Capture *cap)
 static TrackedRelation *
 FindRelation(Capture *cap, Oid relid)
 {
-	return hash_search(cap->relations, &relid, HASH_FIND, NULL);
+	return OidMapFind(cap->relations, relid);
 }
 
 /* Appends a reference to a DepList (in CurrentMemoryContext). */
@@ -3420,14 +3623,14 @@ ScanConstraintsAndIndexes(Capture *cap)
 	double		cpu = CpuSeconds();
 	Snapshot	snapshot = GetActiveSnapshot();
 	MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
-	HTAB	   *constraints = QueryHash(cap, "migrate_ops constraints", sizeof(Oid), sizeof(ConstraintEntry));
-	HTAB	   *indexes = QueryHash(cap, "migrate_ops indexes", sizeof(Oid), sizeof(IndexEntry));
+	OidMap	   *constraints = OidMapCreate(cap->querycxt, sizeof(ConstraintEntry), 1024);
+	OidMap	   *indexes = OidMapCreate(cap->querycxt, sizeof(IndexEntry), 1024);
 	TupleDesc	crow = CreateTemplateTupleDesc(CONSTRAINT_ROW_NATTS);
 	TupleDesc	irow = CreateTemplateTupleDesc(INDEX_ROW_NATTS);
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	HASH_SEQ_STATUS seq;
+	uint32		pos = 0;
 	IndexEntry *ie;
 	uint64		nconstraints = 0,
 				nindexes = 0;
@@ -3450,7 +3653,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 
 		if (FindRelation(cap, ind->indrelid) == NULL)
 			continue;
-		ie = hash_search(indexes, &ind->indexrelid, HASH_ENTER, NULL);
+		ie = OidMapEnter(indexes, ind->indexrelid, NULL);
 		memset(((char *) ie) + sizeof(Oid), 0, sizeof(IndexEntry) - sizeof(Oid));
 		ie->indrelid = ind->indrelid;
 		resetStringInfo(&buf);
@@ -3485,7 +3688,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 
 		if (cls->relkind != RELKIND_INDEX && cls->relkind != RELKIND_PARTITIONED_INDEX)
 			continue;
-		ie = hash_search(indexes, &cls->oid, HASH_FIND, NULL);
+		ie = OidMapFind(indexes, cls->oid);
 		if (ie == NULL)
 			continue;
 		ie->known = true;
@@ -3511,7 +3714,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
-		ConstraintEntry *ce = hash_search(constraints, &con->oid, HASH_ENTER, NULL);
+		ConstraintEntry *ce = OidMapEnter(constraints, con->oid, NULL);
 
 		memset(((char *) ce) + sizeof(Oid), 0, sizeof(ConstraintEntry) - sizeof(Oid));
 		ce->conrelid = con->conrelid;
@@ -3539,8 +3742,8 @@ ScanConstraintsAndIndexes(Capture *cap)
 
 		if (!OidIsValid(con->conparentid))
 			continue;
-		ce = hash_search(constraints, &con->oid, HASH_FIND, NULL);
-		parent = hash_search(constraints, &con->conparentid, HASH_FIND, NULL);
+		ce = OidMapFind(constraints, con->oid);
+		parent = OidMapFind(constraints, con->conparentid);
 		if (ce && ce->tracked && parent && parent->conrelid == con->conrelid)
 			ce->tracked = false;
 	}
@@ -3563,7 +3766,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 				ConstraintEntry *ce;
 
 				if (last_ce == NULL || last_ce->oid != d->objid)	/* an object's rows come together */
-					last_ce = hash_search(constraints, &d->objid, HASH_FIND, NULL);
+					last_ce = OidMapFind(constraints, d->objid);
 				ce = last_ce;
 
 				if (ce && ce->tracked &&
@@ -3575,7 +3778,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 				if (d->objid != last_rel)
 				{
 					last_rel = d->objid;
-					last_ie = hash_search(indexes, &d->objid, HASH_FIND, NULL);
+					last_ie = OidMapFind(indexes, d->objid);
 				}
 				ie = last_ie;
 				if (ie == NULL)
@@ -3603,7 +3806,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 				continue;
 			if (d->classoid == ConstraintRelationId)
 			{
-				ConstraintEntry *ce = hash_search(constraints, &d->objoid, HASH_FIND, NULL);
+				ConstraintEntry *ce = OidMapFind(constraints, d->objoid);
 
 				if (ce && ce->tracked)
 					ce->description = CopyTextColumn(tup, Anum_pg_description_description,
@@ -3611,7 +3814,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 			}
 			else if (d->classoid == RelationRelationId)
 			{
-				ie = hash_search(indexes, &d->objoid, HASH_FIND, NULL);
+				ie = OidMapFind(indexes, d->objoid);
 				if (ie)
 					ie->description = CopyTextColumn(tup, Anum_pg_description_description,
 													 RelationGetDescr(descr));
@@ -3627,7 +3830,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
-		ConstraintEntry *ce = hash_search(constraints, &con->oid, HASH_FIND, NULL);
+		ConstraintEntry *ce = OidMapFind(constraints, con->oid);
 		TupleDesc	desc = RelationGetDescr(rel);
 		TrackedRelation *parent;
 		MemoryContext rowold;
@@ -3673,7 +3876,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 		if ((con->contype == CONSTRAINT_PRIMARY || con->contype == CONSTRAINT_UNIQUE) &&
 			OidIsValid(con->conindid))
 		{
-			IndexEntry *ci = hash_search(indexes, &con->conindid, HASH_FIND, NULL);
+			IndexEntry *ci = OidMapFind(indexes, con->conindid);
 
 			cap->isnull[10] = false;
 			cap->values[10] = CStringGetTextDatum(ci && ci->known ? ci->row : "?");
@@ -3690,8 +3893,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 	table_close(rel, AccessShareLock);
 
 	/* the indexes that do not implement a constraint, of tables and materialized views */
-	hash_seq_init(&seq, indexes);
-	while ((ie = hash_seq_search(&seq)) != NULL)
+	while ((ie = OidMapNext(indexes, &pos)) != NULL)
 	{
 		TrackedRelation *table = FindRelation(cap, ie->indrelid);
 		MemoryContext rowold;
