@@ -1020,9 +1020,9 @@ TrimStatement(char *s)
 /*
  * The index of ref's object with this kind and identity, or -1.  Objects
  * are read table by table, and ref keeps a table's objects together in
- * sorted order, so the object after the last one found (or that one again:
- * a signed object is looked up twice) is tried before the hash index; both
- * are then still in the CPU's caches.
+ * sorted order, so the objects next to the last one found (or that one
+ * again: a signed object is looked up twice) are tried before the hash
+ * index; they are still in the CPU's caches.
  */
 static int
 CaptureLookup(Capture *cap, int kind, const char *identity)
@@ -1030,10 +1030,12 @@ CaptureLookup(Capture *cap, int kind, const char *identity)
 	const MoCatalogState *ref = cap->ref;
 	int			i;
 
-	for (int d = 0; d <= 1; d++)
+	static const int near[] = {0, 1, 2, -1, 3, -2};
+
+	for (int d = 0; d < (int) lengthof(near); d++)
 	{
-		i = cap->finger + d;
-		if (i < ref->count && ref->objects[i].kind == kind &&
+		i = cap->finger + near[d];
+		if (i >= 0 && i < ref->count && ref->objects[i].kind == kind &&
 			strcmp(ref->objects[i].identity, identity) == 0)
 		{
 			cap->finger = i;
