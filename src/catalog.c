@@ -999,11 +999,42 @@ TextArray(Capture *cap, int col, int *n)
 	return out;
 }
 
+/*
+ * The concatenation of its arguments (up to a NULL), palloc'd: what
+ * psprintf() gives for a format of only "%s", without parsing one (the
+ * capture builds hundreds of thousands of identities).
+ */
+static char *
+Concat(const char *first,...)
+{
+	va_list		args;
+	size_t		len = 0;
+	char	   *out;
+	char	   *p;
+
+	va_start(args, first);
+	for (const char *a = first; a != NULL; a = va_arg(args, const char *))
+		len += strlen(a);
+	va_end(args);
+	p = out = palloc(len + 1);
+	va_start(args, first);
+	for (const char *a = first; a != NULL; a = va_arg(args, const char *))
+	{
+		size_t		n = strlen(a);
+
+		memcpy(p, a, n);
+		p += n;
+	}
+	va_end(args);
+	*p = '\0';
+	return out;
+}
+
 /* "schema.name", each part quoted as needed. */
 static char *
 Qual(const char *nsp, const char *name)
 {
-	return psprintf("%s.%s", quote_identifier(nsp), quote_identifier(name));
+	return Concat(quote_identifier(nsp), ".", quote_identifier(name), NULL);
 }
 
 /* Strips trailing white space and semicolons (deparsers differ on them). */
@@ -1221,7 +1252,7 @@ EmitComment(Capture *cap, int target_kind, const char *target_identity, const ch
 	if (MoCatalogIgnored(cap->filter, target_kind, target_identity, root_kind, root))
 		return;
 	Emit(cap, MO_KIND_COMMENT,
-		 psprintf("%s %s", MoKindNames[target_kind], target_identity),
+		 Concat(MoKindNames[target_kind], " ", target_identity, NULL),
 		 root_kind, root,
 		 psprintf("COMMENT ON %s IS %s", target_sql, quote_literal_cstr(description)),
 		 NULL,
@@ -1366,7 +1397,7 @@ EmitPrivileges(Capture *cap, int target_kind, const char *target_identity,
 
 	/* a table's grants are restored before its columns' (REVOKE ALL on it revokes theirs) */
 	Emit(cap, MO_KIND_PRIVILEGE,
-		 psprintf("%s %s", MoKindNames[target_kind], target_identity),
+		 Concat(MoKindNames[target_kind], " ", target_identity, NULL),
 		 root_kind, root, def.data, NULL, drop.data, column ? 1 : 0);
 }
 
@@ -1597,8 +1628,12 @@ RelDigestCollect(Capture *cap, Oid relid, const char *identity, int attnum, cons
 		rd->cols = repalloc(rd->cols, sizeof(RelColumn) * rd->maxcols);
 	}
 	rd->cols[rd->ncols].attnum = attnum;
-	rd->cols[rd->ncols].text = MemoryContextStrdup(cap->colcxt,
-												   psprintf("%s\x1f%s\x1f%s", name, type, collation ? collation : ""));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cap->colcxt);
+
+		rd->cols[rd->ncols].text = Concat(name, "\x1f", type, "\x1f", collation ? collation : "", NULL);
+		MemoryContextSwitchTo(old);
+	}
 	rd->ncols++;
 }
 
@@ -2761,8 +2796,8 @@ HandleRelation(Capture *cap)
 		EmitComment(cap, kind, identity, psprintf("%s %s", keyword, identity),
 					kind, identity, Str(cap, 31));
 	EmitPrivileges(cap, kind, identity,
-				   psprintf("%s %s", kind == MO_KIND_SEQUENCE ? "SEQUENCE" : "TABLE", identity),
-				   psprintf("ALTER %s %s", keyword, identity),
+				   Concat(kind == MO_KIND_SEQUENCE ? "SEQUENCE" : "TABLE", " ", identity, NULL),
+				   Concat("ALTER ", keyword, " ", identity, NULL),
 				   OidCol(cap, 29), 30,
 				   kind == MO_KIND_SEQUENCE ? OBJECT_SEQUENCE : OBJECT_TABLE,
 				   NULL, kind, identity);
@@ -2890,7 +2925,7 @@ HandleColumn(Capture *cap)
 		cap->last_parent = MemoryContextStrdup(cap->querycxt, Qual(Str(cap, 2), Str(cap, 3)));
 	}
 	parent = cap->last_parent;
-	identity = psprintf("%s.%s", parent, column);
+	identity = Concat(parent, ".", column, NULL);
 	RelDigestCollect(cap, OidCol(cap, 14), parent, DatumGetInt16(cap->values[15]), Str(cap, 4),
 					 ColumnTypeName(cap, OidCol(cap, 5), DatumGetInt32(cap->values[14])), Str(cap, 10));
 
@@ -2964,7 +2999,7 @@ HandleConstraint(Capture *cap)
 	char		relkind = Char(cap, 4);
 	bool		domain = (relkind == 'd');
 	int			parent_kind = domain ? MO_KIND_DOMAIN : RelationKind(relkind);
-	char	   *identity = psprintf("%s on %s", name, parent);
+	char	   *identity = Concat(name, " on ", parent, NULL);
 	const char *alter = domain ? "DOMAIN" : (relkind == 'f' ? "FOREIGN TABLE" : "TABLE");
 	int64		ord;
 
@@ -2990,7 +3025,7 @@ HandleConstraint(Capture *cap)
 		ord |= MO_ORD_INHERITED;
 	if (!MoCatalogIgnored(cap->filter, MO_KIND_CONSTRAINT, identity, parent_kind, parent))
 	{
-		char	   *prefix = psprintf("ALTER %s %s ADD CONSTRAINT %s ", alter, parent, name);
+		char	   *prefix = Concat("ALTER ", alter, " ", parent, " ADD CONSTRAINT ", name, " ", NULL);
 		char	   *drop = WANT_DROP(cap) ?
 			psprintf("ALTER %s %s DROP CONSTRAINT IF EXISTS %s", alter, parent, name) : NULL;
 		Sig			sig;
