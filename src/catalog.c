@@ -1656,8 +1656,10 @@ RelDigestCompute(Capture *cap, const char *identity, RelColumn *cols, int ncols,
 	for (int i = 0; i < ncols; i++)
 	{
 		char		num[16];
+		int			len = pg_ltoa(cols[i].attnum, num);	/* as "%d" prints it */
 
-		snprintf(num, sizeof(num), "%d\x1f", cols[i].attnum);
+		num[len] = '\x1f';
+		num[len + 1] = '\0';
 		if (pg_cryptohash_update(cap->sigsha, (const uint8 *) num, strlen(num)) < 0 ||
 			pg_cryptohash_update(cap->sigsha, (const uint8 *) cols[i].text, strlen(cols[i].text) + 1) < 0)
 			elog(ERROR, "could not compute SHA-256");
@@ -1880,10 +1882,14 @@ TypeClass(Capture *cap, Oid typid, bool top, int depth)
 static void
 SigStart(Sig *sig, int kind, const char *identity)
 {
+	static char head[64];
+
+	if (head[0] == '\0')
+		snprintf(head, sizeof(head), "%s %s %d", SIG_FORMAT, MO_VERSION, PG_VERSION_NUM / 100);
 	memset(sig, 0, sizeof(*sig));
 	initStringInfo(&sig->buf);
 	sig->ok = true;
-	appendStringInfo(&sig->buf, "%s %s %d", SIG_FORMAT, MO_VERSION, PG_VERSION_NUM / 100);
+	appendStringInfoString(&sig->buf, head);
 	appendStringInfoChar(&sig->buf, '\0');
 	appendStringInfoString(&sig->buf, MoKindNames[kind]);
 	appendStringInfoChar(&sig->buf, '\0');
@@ -3620,6 +3626,7 @@ typedef struct ConstraintEntry
 {
 	Oid			oid;			/* key */
 	Oid			conrelid;
+	Oid			conparentid;
 	bool		tracked;
 	DepList		deps;
 	Datum		description;	/* text, or 0 */
@@ -3755,6 +3762,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 
 		memset(((char *) ce) + sizeof(Oid), 0, sizeof(ConstraintEntry) - sizeof(Oid));
 		ce->conrelid = con->conrelid;
+		ce->conparentid = con->conparentid;
 		if (con->contype == CONSTRAINT_TRIGGER)
 			continue;
 		if (OidIsValid(con->conrelid))
@@ -3770,21 +3778,21 @@ ScanConstraintsAndIndexes(Capture *cap)
 	systable_endscan(scan);
 
 	/* a foreign key's clones for referenced partitions (same table as their parent) do not count */
-	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
-	while ((tup = systable_getnext(scan)) != NULL)
 	{
-		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		uint32		cpos = 0;
 		ConstraintEntry *ce;
-		ConstraintEntry *parent;
 
-		if (!OidIsValid(con->conparentid))
-			continue;
-		ce = OidMapFind(constraints, con->oid);
-		parent = OidMapFind(constraints, con->conparentid);
-		if (ce && ce->tracked && parent && parent->conrelid == con->conrelid)
-			ce->tracked = false;
+		while ((ce = OidMapNext(constraints, &cpos)) != NULL)
+		{
+			ConstraintEntry *parent;
+
+			if (!OidIsValid(ce->conparentid) || !ce->tracked)
+				continue;
+			parent = OidMapFind(constraints, ce->conparentid);
+			if (parent && parent->conrelid == ce->conrelid)
+				ce->tracked = false;
+		}
 	}
-	systable_endscan(scan);
 
 	/* what they reference; which indexes implement a constraint */
 	{
