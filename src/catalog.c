@@ -33,7 +33,9 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_description.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
@@ -1381,9 +1383,12 @@ EmitPrivileges(Capture *cap, int target_kind, const char *target_identity,
 			AppendPrivilegeList(&def, grants[g].goptions, column);
 			appendStringInfo(&def, " ON %s TO %s WITH GRANT OPTION", grant_target, grants[g].grantee);
 		}
-		appendStringInfo(&drop, "%s%s", drop.len ? ", " : "", grants[g].grantee);
+		if (WANT_DROP(cap))
+			appendStringInfo(&drop, "%s%s", drop.len ? ", " : "", grants[g].grantee);
 	}
-	if (drop.len > 0)
+	if (!WANT_DROP(cap))
+		;						/* only drift_sql() uses it */
+	else if (drop.len > 0)
 	{
 		char	   *grantees = pstrdup(drop.data);
 
@@ -1398,7 +1403,7 @@ EmitPrivileges(Capture *cap, int target_kind, const char *target_identity,
 	/* a table's grants are restored before its columns' (REVOKE ALL on it revokes theirs) */
 	Emit(cap, MO_KIND_PRIVILEGE,
 		 Concat(MoKindNames[target_kind], " ", target_identity, NULL),
-		 root_kind, root, def.data, NULL, drop.data, column ? 1 : 0);
+		 root_kind, root, def.data, NULL, WANT_DROP(cap) ? drop.data : NULL, column ? 1 : 0);
 }
 
 /* ---- small JSON builder for detail ---- */
@@ -2347,22 +2352,13 @@ DESCRIPTION("d", "pg_catalog.pg_class", "c.oid", "0")
 "          AND e.deptype = 'i'))";
 
 /*
- * The tracked relations whose columns, constraints and indexes are read
- * (tables; and for their columns' comments, privileges and signatures
- * views, materialized views and composite types), and the tracked domains
- * (for their constraints).  Columns, constraints and indexes are read by
+ * The tracked domains (for their constraints); the tracked relations are
+ * read by LoadTrackedRelations() straight from pg_class.  Columns, constraints and indexes are read by
  * ScanColumns() and ScanConstraintsAndIndexes() straight from the catalog:
  * hundreds of thousands of rows through SQL joins cost more than
  * everything else together.
  */
-static const char *const q_tracked_relations =
-"SELECT c.oid, c.relkind, n.nspname, c.relname"
-"  FROM pg_catalog.pg_class c"
-"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-" WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')"
-"   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
-"   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")"
-" UNION ALL "
+static const char *const q_tracked_domains =
 "SELECT t.oid, 'd', n.nspname, t.typname"
 "  FROM pg_catalog.pg_type t"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
@@ -3496,7 +3492,16 @@ typedef struct TrackedRelation
 	char	   *identity;		/* "schema.name", quoted */
 } TrackedRelation;
 
-/* Reads the tracked relations and domains into cap->relations and cap->domains (in sigcxt). */
+/*
+ * Reads the tracked relations and domains into cap->relations and
+ * cap->domains (in sigcxt).  The relations whose columns, constraints and
+ * indexes are read (tables; and for their columns' comments, privileges and
+ * signatures views, materialized views and composite types) come straight
+ * from pg_class with the capture's snapshot: those of kind r, p, f, v, m and
+ * c in the tracked schemas that are no extension's members (nor, for a
+ * composite type, is its type); an extension's members are the pg_depend
+ * rows of deptype 'e' referring to it, as NOT_MEMBER reads them.
+ */
 static void
 LoadTrackedRelations(Capture *cap)
 {
@@ -3504,6 +3509,18 @@ LoadTrackedRelations(Capture *cap)
 	Datum		args[1] = {cap->namespaces};
 	HASHCTL		ctl = {0};
 	MemoryContext old;
+	Snapshot	snapshot = GetActiveSnapshot();
+	OidMap	   *class_members = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
+	OidMap	   *type_members = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			last_nsp = InvalidOid;
+	int			last_n = -1;
+	Datum	   *nspdatums;
+	int			nnsp;
+	NameData   *nspnames;
 
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(TrackedRelation);
@@ -3511,7 +3528,79 @@ LoadTrackedRelations(Capture *cap)
 	cap->relations = OidMapCreate(cap->sigcxt, sizeof(TrackedRelation), 1024);
 	cap->domains = hash_create("migrate_ops tracked domains", 64, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	if (SPI_execute_with_args(q_tracked_relations, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+
+	/* the tracked schemas' names, as the capture's snapshot has them */
+	deconstruct_array(DatumGetArrayTypeP(cap->namespaces), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &nspdatums, NULL, &nnsp);
+	nspnames = palloc0(sizeof(NameData) * (nnsp + 1));
+	rel = table_open(NamespaceRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_namespace nsp = (Form_pg_namespace) GETSTRUCT(tup);
+
+		for (int i = 0; i < nnsp; i++)
+			if (DatumGetObjectId(nspdatums[i]) == nsp->oid)
+				namestrcpy(&nspnames[i], NameStr(nsp->nspname));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* extension members, through pg_depend's reference index */
+	rel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ExtensionRelationId));
+	scan = systable_beginscan(rel, DependReferenceIndexId, true, snapshot, 1, &key);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (d->deptype != DEPENDENCY_EXTENSION || d->refclassid != ExtensionRelationId)
+			continue;
+		if (d->classid == RelationRelationId)
+			(void) OidMapEnter(class_members, d->objid, NULL);
+		else if (d->classid == TypeRelationId)
+			(void) OidMapEnter(type_members, d->objid, NULL);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	old = MemoryContextSwitchTo(cap->sigcxt);
+	rel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+		TrackedRelation *tr;
+
+		if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE &&
+			cls->relkind != RELKIND_FOREIGN_TABLE && cls->relkind != RELKIND_VIEW &&
+			cls->relkind != RELKIND_MATVIEW && cls->relkind != RELKIND_COMPOSITE_TYPE)
+			continue;
+		if (cls->relnamespace != last_nsp)
+		{
+			last_nsp = cls->relnamespace;
+			last_n = -1;
+			for (int i = 0; i < nnsp && last_n < 0; i++)
+				if (DatumGetObjectId(nspdatums[i]) == last_nsp && NameStr(nspnames[i])[0] != '\0')
+					last_n = i;
+		}
+		if (last_n < 0)
+			continue;			/* not a tracked schema (or gone) */
+		if (OidMapFind(class_members, cls->oid) != NULL ||
+			(cls->relkind == RELKIND_COMPOSITE_TYPE && OidMapFind(type_members, cls->reltype) != NULL))
+			continue;
+		tr = OidMapEnter(cap->relations, cls->oid, NULL);
+		tr->relkind = cls->relkind;
+		tr->nspname = nspnames[last_n];
+		namestrcpy(&tr->relname, NameStr(cls->relname));
+		tr->identity = Qual(NameStr(tr->nspname), NameStr(tr->relname));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	MemoryContextSwitchTo(old);
+
+	if (SPI_execute_with_args(q_tracked_domains, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "migrate_ops: catalog query failed");
 	old = MemoryContextSwitchTo(cap->sigcxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -3520,20 +3609,18 @@ LoadTrackedRelations(Capture *cap)
 		bool		n[4];
 		TrackedRelation *tr;
 		Oid			oid;
-		char		relkind;
 
 		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
 		oid = DatumGetObjectId(v[0]);
-		relkind = DatumGetChar(v[1]);
-		tr = relkind == 'd' ? hash_search(cap->domains, &oid, HASH_ENTER, NULL) :
-			OidMapEnter(cap->relations, oid, NULL);
-		tr->relkind = relkind;
+		tr = hash_search(cap->domains, &oid, HASH_ENTER, NULL);
+		tr->relkind = 'd';
 		namestrcpy(&tr->nspname, NameStr(*DatumGetName(v[2])));
 		namestrcpy(&tr->relname, NameStr(*DatumGetName(v[3])));
 		tr->identity = Qual(NameStr(tr->nspname), NameStr(tr->relname));
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
+	MemoryContextReset(cap->querycxt);
 }
 
 /* The tracked relation with this OID, or NULL. */
