@@ -33,7 +33,9 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_description.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
@@ -124,6 +126,10 @@ typedef struct StateImpl
 	int			capacity;
 	char	   *arena;
 	size_t		arena_left;
+	uint64	   *slots;			/* hash index of a finished state: the key's hash << 32 |
+								 * object index + 1; 0 free */
+	uint32		mask;			/* its size - 1 (a power of 2) */
+	bool		index_tried;	/* StateBuildIndex() ran (slots stays NULL with duplicates) */
 } StateImpl;
 
 /* Creates an empty state in a new child of CurrentMemoryContext. */
@@ -178,10 +184,35 @@ StateStrdup(MoCatalogState *state, const char *s)
 	return p;
 }
 
-/* Appends an object and returns it (identity copied, no extra). */
+/* Copies len bytes and a NUL into the state. */
+static char *
+StateStrndup(MoCatalogState *state, const char *s, size_t len)
+{
+	StateImpl  *st = (StateImpl *) state;
+	char	   *p;
+
+	if (len + 1 > ARENA_BLOCK / 8)
+		p = MemoryContextAlloc(state->cxt, len + 1);
+	else
+	{
+		if (len + 1 > st->arena_left)
+		{
+			st->arena = MemoryContextAlloc(state->cxt, ARENA_BLOCK);
+			st->arena_left = ARENA_BLOCK;
+		}
+		p = st->arena;
+		st->arena += len + 1;
+		st->arena_left -= len + 1;
+	}
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+/* Appends an object whose identity is len bytes at identity and returns it (no extra). */
 static MoCatalogObject *
-StateAppend(MoCatalogState *state, int kind, const char *identity, int parent_kind,
-			const uint8 *hash)
+StateAppendN(MoCatalogState *state, int kind, const char *identity, size_t len, int parent_kind,
+			 const uint8 *hash)
 {
 	StateImpl  *st = (StateImpl *) state;
 	MoCatalogObject *obj;
@@ -192,13 +223,21 @@ StateAppend(MoCatalogState *state, int kind, const char *identity, int parent_ki
 		state->objects = repalloc(state->objects, sizeof(MoCatalogObject) * st->capacity);
 	}
 	obj = &state->objects[state->count++];
-	obj->identity = StateStrdup(state, identity);
+	obj->identity = StateStrndup(state, identity, len);
 	obj->x = NULL;
 	obj->kind = (uint8) kind;
 	obj->parent_kind = (uint8) parent_kind;
 	obj->has_sig = false;
 	memcpy(obj->hash, hash, sizeof(obj->hash));
 	return obj;
+}
+
+/* Appends an object and returns it (identity copied, no extra). */
+static MoCatalogObject *
+StateAppend(MoCatalogState *state, int kind, const char *identity, int parent_kind,
+			const uint8 *hash)
+{
+	return StateAppendN(state, kind, identity, strlen(identity), parent_kind, hash);
 }
 
 /*
@@ -219,6 +258,14 @@ MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
 	return obj;
 }
 
+/* MoCatalogStateAdd() for an identity of len bytes (not NUL-terminated) and no parent. */
+MoCatalogObject *
+MoCatalogStateAddN(MoCatalogState *state, int kind, const char *identity, size_t len,
+				   int parent_kind, const uint8 *hash)
+{
+	return StateAppendN(state, kind, identity, len, parent_kind, hash);
+}
+
 /* qsort comparator: kind, then identity (byte order), then hash. */
 static int
 ObjectCompare(const void *a, const void *b)
@@ -236,48 +283,188 @@ ObjectCompare(const void *a, const void *b)
 }
 
 /*
- * Sorts the objects and computes the fingerprint: SHA-256 over, for every
- * object in (kind name, identity) order, the kind name, a NUL byte, the
- * identity, a NUL byte and the 32-byte SHA-256 of its definition.
+ * Sorts the objects.  The fingerprint is computed when it is first asked
+ * for (MoCatalogFingerprint); a drift check never needs it.
  */
 void
 MoCatalogStateFinish(MoCatalogState *state)
 {
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	pg_cryptohash_ctx *ctx;
+	StateImpl  *st = (StateImpl *) state;
 
+	if (st->slots)
+		pfree(st->slots);
+	st->slots = NULL;
+	st->index_tried = false;
 	if (state->count > 1)
 		qsort(state->objects, state->count, sizeof(MoCatalogObject), ObjectCompare);
+	state->fingerprint[0] = '\0';
+}
 
+/* Bytes of a finished state's fingerprint input gathered before each SHA-256 update. */
+#define FINGERPRINT_CHUNK	(32 * 1024)
+
+/*
+ * The fingerprint of a finished state (hex, in the state): SHA-256 over, for
+ * every object in (kind name, identity) order, the kind name, a NUL byte,
+ * the identity, a NUL byte and the 32-byte SHA-256 of its definition.  The
+ * input is handed to SHA-256 in chunks, which gives the same digest as one
+ * update per part at a fraction of the calls.
+ */
+char *
+MoCatalogFingerprint(MoCatalogState *state)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	pg_cryptohash_ctx *ctx;
+	char	   *chunk;
+	size_t		used = 0;
+
+	const MoCatalogState *ref = state->diff_ref;
+	int			i = 0,
+				r = 0;
+
+	if (state->fingerprint[0] != '\0')
+		return state->fingerprint;
+	chunk = palloc(FINGERPRINT_CHUNK);
 	ctx = pg_cryptohash_create(PG_SHA256);
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not initialise SHA-256");
-	for (int i = 0; i < state->count; i++)
+	for (;;)
 	{
-		MoCatalogObject *obj = &state->objects[i];
-		const char *kind = MoKindNames[obj->kind];
+		const MoCatalogObject *obj;
+		const char *kind;
+		size_t		klen;
+		size_t		ilen;
 
-		if (pg_cryptohash_update(ctx, (const uint8 *) kind, strlen(kind) + 1) < 0 ||
-			pg_cryptohash_update(ctx, (const uint8 *) obj->identity, strlen(obj->identity) + 1) < 0 ||
-			pg_cryptohash_update(ctx, obj->hash, sizeof(obj->hash)) < 0)
-			elog(ERROR, "could not compute SHA-256");
+		/*
+		 * A MO_CAPTURE_DIFF state: its objects merged with the ones of
+		 * diff_ref it left out as equal, which is the whole capture in order
+		 * (the two never have the same kind and identity).
+		 */
+		while (ref && r < ref->count && !state->diff_equal[r])
+			r++;
+		if (ref && r < ref->count &&
+			(i >= state->count || ObjectCompare(&ref->objects[r], &state->objects[i]) < 0))
+			obj = &ref->objects[r++];
+		else if (i < state->count)
+			obj = &state->objects[i++];
+		else
+			break;
+		kind = MoKindNames[obj->kind];
+		klen = strlen(kind) + 1;
+		ilen = strlen(obj->identity) + 1;
+
+		if (used + klen + ilen + sizeof(obj->hash) > FINGERPRINT_CHUNK)
+		{
+			if (pg_cryptohash_update(ctx, (const uint8 *) chunk, used) < 0)
+				elog(ERROR, "could not compute SHA-256");
+			used = 0;
+		}
+		if (klen + ilen + sizeof(obj->hash) > FINGERPRINT_CHUNK)
+		{
+			/* an identity longer than a chunk: straight through */
+			if (pg_cryptohash_update(ctx, (const uint8 *) kind, klen) < 0 ||
+				pg_cryptohash_update(ctx, (const uint8 *) obj->identity, ilen) < 0 ||
+				pg_cryptohash_update(ctx, obj->hash, sizeof(obj->hash)) < 0)
+				elog(ERROR, "could not compute SHA-256");
+			continue;
+		}
+		memcpy(chunk + used, kind, klen);
+		used += klen;
+		memcpy(chunk + used, obj->identity, ilen);
+		used += ilen;
+		memcpy(chunk + used, obj->hash, sizeof(obj->hash));
+		used += sizeof(obj->hash);
 	}
-	if (MO_CRYPTOHASH_FINAL(ctx, digest, sizeof(digest)) < 0)
+	if ((used > 0 && pg_cryptohash_update(ctx, (const uint8 *) chunk, used) < 0) ||
+		MO_CRYPTOHASH_FINAL(ctx, digest, sizeof(digest)) < 0)
 		elog(ERROR, "could not compute SHA-256");
 	pg_cryptohash_free(ctx);
+	pfree(chunk);
 	hex_encode((const char *) digest, sizeof(digest), state->fingerprint);
 	state->fingerprint[64] = '\0';
+	return state->fingerprint;
 }
 
-/* Finds an object by kind and identity in a finished state, or NULL. */
-MoCatalogObject *
-MoCatalogFind(const MoCatalogState *state, int kind, const char *identity)
+/* The hash index key of an object. */
+static inline uint32
+StateSlotHash(int kind, const char *identity)
 {
+	return hash_bytes((const unsigned char *) identity, strlen(identity)) ^ ((uint32) kind * 0x9E3779B1U);
+}
+
+/*
+ * Builds the hash index of a finished state (in its context), so that
+ * lookups cost one hash instead of a binary search: a capture looks up
+ * every object it reads in its reference.  Idempotent.
+ */
+static void
+StateBuildIndex(MoCatalogState *state)
+{
+	StateImpl  *st = (StateImpl *) state;
+	uint32		size = 64;
+
+	if (st->index_tried)
+		return;
+	st->index_tried = true;
+	while (size < (uint32) state->count * 2 && size < (UINT32_C(1) << 30))
+		size <<= 1;
+	st->slots = MemoryContextAllocZero(state->cxt, sizeof(uint64) * size);
+	st->mask = size - 1;
+	for (int i = 0; i < state->count; i++)
+	{
+		const MoCatalogObject *obj = &state->objects[i];
+		uint32		hash = StateSlotHash(obj->kind, obj->identity);
+		uint32		h = hash & st->mask;
+
+		while (st->slots[h] != 0)
+		{
+			const MoCatalogObject *other = &state->objects[(uint32) st->slots[h] - 1];
+
+			if ((uint32) (st->slots[h] >> 32) == hash && other->kind == obj->kind &&
+				strcmp(other->identity, obj->identity) == 0)
+			{
+				/* duplicates: lookups keep the binary search */
+				pfree(st->slots);
+				st->slots = NULL;
+				return;
+			}
+			h = (h + 1) & st->mask;
+		}
+		st->slots[h] = ((uint64) hash << 32) | ((uint32) i + 1);
+	}
+}
+
+/*
+ * The index of an object of a finished state with this kind and identity,
+ * or -1 (the hash index is built only for a state without duplicates).
+ */
+static int
+StateLookup(const MoCatalogState *state, int kind, const char *identity)
+{
+	const StateImpl *st = (const StateImpl *) state;
 	int			lo = 0,
 				hi;
 
 	if (state == NULL)
-		return NULL;
+		return -1;
+	if (st->slots != NULL)
+	{
+		uint32		hash = StateSlotHash(kind, identity);
+		uint32		h = hash & st->mask;
+
+		for (;;)
+		{
+			uint64		slot = st->slots[h];
+			const MoCatalogObject *obj;
+
+			if (slot == 0)
+				return -1;
+			obj = &state->objects[(uint32) slot - 1];
+			if ((uint32) (slot >> 32) == hash && obj->kind == kind && strcmp(obj->identity, identity) == 0)
+				return (int) (uint32) slot - 1;
+			h = (h + 1) & st->mask;
+		}
+	}
 	hi = state->count - 1;
 	while (lo <= hi)
 	{
@@ -286,13 +473,22 @@ MoCatalogFind(const MoCatalogState *state, int kind, const char *identity)
 		int			c = (obj->kind != kind) ? (obj->kind < kind ? -1 : 1) : strcmp(obj->identity, identity);
 
 		if (c == 0)
-			return obj;
+			return mid;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
 	}
-	return NULL;
+	return -1;
+}
+
+/* Finds an object by kind and identity in a finished state, or NULL. */
+MoCatalogObject *
+MoCatalogFind(const MoCatalogState *state, int kind, const char *identity)
+{
+	int			i = StateLookup(state, kind, identity);
+
+	return i < 0 ? NULL : &state->objects[i];
 }
 
 /* Frees a state and everything in it. */
@@ -320,9 +516,16 @@ MoCatalogCompare(const MoCatalogState *expected, const MoCatalogState *actual,
 
 	while (i < ne || j < na)
 	{
-		MoCatalogObject *e = i < ne ? &expected->objects[i] : NULL;
+		MoCatalogObject *e;
 		MoCatalogObject *a = j < na ? &actual->objects[j] : NULL;
 		int			c;
+
+		if (i < ne && actual && actual->diff_ref == expected && actual->diff_equal[i])
+		{
+			i++;				/* left out of actual as equal: no difference */
+			continue;
+		}
+		e = i < ne ? &expected->objects[i] : NULL;
 
 		if (e == NULL)
 			c = 1;
@@ -518,6 +721,148 @@ MoCatalogIgnored(const MoCatalogFilter *filter, int kind, const char *identity,
 
 /* ---------------------------------------------------------------- capture */
 
+/* ---- OID maps ---- */
+
+/*
+ * An OID-keyed map for the capture's hot lookups (hundreds of thousands per
+ * capture): open addressing on a power-of-2 array of keys, so that a
+ * lookup is a multiply and, mostly, one cache line, where dynahash pays a
+ * function call, segment and bucket indirections and a chain.  Entries
+ * start with their Oid key, are zeroed when made and never move.
+ */
+typedef struct OidMap
+{
+	MemoryContext cxt;
+	Size		entrysize;
+	uint32		mask;
+	uint32		count;
+	Oid		   *keys;			/* InvalidOid: free */
+	void	  **entries;
+	char	   *chunk;			/* entries are carved from chunks */
+	Size		chunk_left;
+} OidMap;
+
+/* Bytes of an OidMap's entry chunk. */
+#define OIDMAP_CHUNK	(64 * 1024)
+
+/* The slot an OID starts probing at. */
+static inline uint32
+OidMapSlot(const OidMap *m, Oid key)
+{
+	return (uint32) (((uint64) key * UINT64CONST(0x9E3779B97F4A7C15)) >> 32) & m->mask;
+}
+
+/* Creates an empty map in cxt for entries of entrysize bytes. */
+static OidMap *
+OidMapCreate(MemoryContext cxt, Size entrysize, uint32 expected)
+{
+	OidMap	   *m = MemoryContextAllocZero(cxt, sizeof(OidMap));
+	uint32		size = 256;
+
+	while (size < expected * 2 && size < (UINT32_C(1) << 30))
+		size <<= 1;
+	m->cxt = cxt;
+	m->entrysize = MAXALIGN(entrysize);
+	m->mask = size - 1;
+	m->keys = MemoryContextAllocZero(cxt, sizeof(Oid) * size);
+	m->entries = MemoryContextAlloc(cxt, sizeof(void *) * size);
+	return m;
+}
+
+/* The entry of key, or NULL. */
+static inline void *
+OidMapFind(const OidMap *m, Oid key)
+{
+	uint32		h;
+
+	if (key == InvalidOid)
+		return NULL;
+	for (h = OidMapSlot(m, key); m->keys[h] != InvalidOid; h = (h + 1) & m->mask)
+		if (m->keys[h] == key)
+			return m->entries[h];
+	return NULL;
+}
+
+/* Doubles a map's arrays. */
+static void
+OidMapGrow(OidMap *m)
+{
+	uint32		oldsize = m->mask + 1;
+	Oid		   *oldkeys = m->keys;
+	void	  **oldentries = m->entries;
+
+	m->mask = oldsize * 2 - 1;
+	m->keys = MemoryContextAllocZero(m->cxt, sizeof(Oid) * (m->mask + 1));
+	m->entries = MemoryContextAlloc(m->cxt, sizeof(void *) * (m->mask + 1));
+	for (uint32 i = 0; i < oldsize; i++)
+	{
+		uint32		h;
+
+		if (oldkeys[i] == InvalidOid)
+			continue;
+		for (h = OidMapSlot(m, oldkeys[i]); m->keys[h] != InvalidOid; h = (h + 1) & m->mask)
+			;
+		m->keys[h] = oldkeys[i];
+		m->entries[h] = oldentries[i];
+	}
+	pfree(oldkeys);
+	pfree(oldentries);
+}
+
+/* The entry of key, made (zeroed, key set) when missing; *found tells which (may be NULL). */
+static void *
+OidMapEnter(OidMap *m, Oid key, bool *found)
+{
+	uint32		h;
+	void	   *entry;
+
+	if (key == InvalidOid)
+		elog(ERROR, "migrate_ops: invalid OID as a map key");
+	for (h = OidMapSlot(m, key); m->keys[h] != InvalidOid; h = (h + 1) & m->mask)
+		if (m->keys[h] == key)
+		{
+			if (found)
+				*found = true;
+			return m->entries[h];
+		}
+	if ((m->count + 1) * 2 > m->mask + 1)
+	{
+		OidMapGrow(m);
+		for (h = OidMapSlot(m, key); m->keys[h] != InvalidOid; h = (h + 1) & m->mask)
+			;
+	}
+	if (m->entrysize > m->chunk_left)
+	{
+		m->chunk = MemoryContextAlloc(m->cxt, Max(OIDMAP_CHUNK, m->entrysize));
+		m->chunk_left = Max(OIDMAP_CHUNK, m->entrysize);
+	}
+	entry = m->chunk;
+	m->chunk += m->entrysize;
+	m->chunk_left -= m->entrysize;
+	memset(entry, 0, m->entrysize);
+	*(Oid *) entry = key;
+	m->keys[h] = key;
+	m->entries[h] = entry;
+	m->count++;
+	if (found)
+		*found = false;
+	return entry;
+}
+
+/* Iterates over a map: *pos starts at 0; NULL at the end. */
+static void *
+OidMapNext(const OidMap *m, uint32 *pos)
+{
+	while (*pos <= m->mask)
+	{
+		uint32		i = (*pos)++;
+
+		if (m->keys[i] != InvalidOid)
+			return m->entries[i];
+	}
+	return NULL;
+}
+
 /* Most columns a catalog query returns. */
 #define MAX_QUERY_COLUMNS 40
 
@@ -555,7 +900,7 @@ typedef struct Capture
 	/* catalog signatures (see "signatures" below) */
 	MemoryContext sigcxt;		/* lives as long as the capture */
 	MemoryContext colcxt;		/* columns collected for relation digests */
-	HTAB	   *rels;			/* RelDigest by relation OID, in sigcxt */
+	OidMap	   *rels;			/* RelDigest by relation OID, in sigcxt */
 	struct RelDigest *last_rel;	/* the last one RelDigestCollect() used */
 	HTAB	   *idents;			/* DepIdentity by object address, in sigcxt */
 	HTAB	   *typeclasses;	/* TypeClassEntry by type OID, in sigcxt */
@@ -563,9 +908,20 @@ typedef struct Capture
 	char	   *role_digest;	/* every role's OID and name */
 	char	   *opclass_digest; /* every operator class outside pg_catalog */
 	pg_cryptohash_ctx *sigsha;
-	HTAB	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
+	OidMap	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
 	HTAB	   *domains;		/* TrackedRelation by pg_type OID, in sigcxt */
 	const DepList *rowdeps;		/* the current row's dependencies (scanned rows) */
+	/* ordering the capture by its reference instead of sorting it (CaptureFinish) */
+	bool		by_ref;			/* every object was looked up in ref, no two found the same */
+	int		   *refpos;			/* per captured object: the index of ref's object, or -1 */
+	int			refpos_cap;
+	uint8	   *refseen;		/* per object of ref: a captured object found it */
+	bool		diff;			/* MO_CAPTURE_DIFF: objects equal to ref's are left out */
+	bool		diff_failed;	/* an object was read twice: capture again without */
+	uint8	   *diff_equal;		/* per object of ref: left out as equal (in the state) */
+	int			finger;			/* the object of ref the last lookup found */
+	struct DefMemo *memo;		/* DefinitionHash()'s remembered definitions, in sigcxt */
+	int			nmemo;
 	int			nsigned;		/* objects that got a signature */
 	int			nlent;			/* of which took their hash from ref */
 	int			ndeparsed;		/* objects of signed kinds that were deparsed */
@@ -645,11 +1001,42 @@ TextArray(Capture *cap, int col, int *n)
 	return out;
 }
 
+/*
+ * The concatenation of its arguments (up to a NULL), palloc'd: what
+ * psprintf() gives for a format of only "%s", without parsing one (the
+ * capture builds hundreds of thousands of identities).
+ */
+static char *
+Concat(const char *first,...)
+{
+	va_list		args;
+	size_t		len = 0;
+	char	   *out;
+	char	   *p;
+
+	va_start(args, first);
+	for (const char *a = first; a != NULL; a = va_arg(args, const char *))
+		len += strlen(a);
+	va_end(args);
+	p = out = palloc(len + 1);
+	va_start(args, first);
+	for (const char *a = first; a != NULL; a = va_arg(args, const char *))
+	{
+		size_t		n = strlen(a);
+
+		memcpy(p, a, n);
+		p += n;
+	}
+	va_end(args);
+	*p = '\0';
+	return out;
+}
+
 /* "schema.name", each part quoted as needed. */
 static char *
 Qual(const char *nsp, const char *name)
 {
-	return psprintf("%s.%s", quote_identifier(nsp), quote_identifier(name));
+	return Concat(quote_identifier(nsp), ".", quote_identifier(name), NULL);
 }
 
 /* Strips trailing white space and semicolons (deparsers differ on them). */
@@ -661,6 +1048,97 @@ TrimStatement(char *s)
 	while (len > 0 && (isspace((unsigned char) s[len - 1]) || s[len - 1] == ';'))
 		s[--len] = '\0';
 	return s;
+}
+
+/*
+ * The index of ref's object with this kind and identity, or -1.  Objects
+ * are read table by table, and ref keeps a table's objects together in
+ * sorted order, so the objects next to the last one found (or that one
+ * again: a signed object is looked up twice) are tried before the hash
+ * index; they are still in the CPU's caches.
+ */
+static int
+CaptureLookup(Capture *cap, int kind, const char *identity)
+{
+	const MoCatalogState *ref = cap->ref;
+	int			i;
+
+	static const int near[] = {0, 1, 2, -1, 3, -2};
+
+	for (int d = 0; d < (int) lengthof(near); d++)
+	{
+		i = cap->finger + near[d];
+		if (i >= 0 && i < ref->count && ref->objects[i].kind == kind &&
+			strcmp(ref->objects[i].identity, identity) == 0)
+		{
+			cap->finger = i;
+			return i;
+		}
+	}
+	i = StateLookup(ref, kind, identity);
+	if (i >= 0)
+		cap->finger = i;
+	return i;
+}
+
+/* Longest definition DefinitionHash() remembers, and how many. */
+#define MEMO_MAX_LEN	256
+#define MEMO_MAX		4096
+#define MEMO_SLOTS		8192	/* a power of 2, twice MEMO_MAX */
+
+/* A definition and its SHA-256, remembered. */
+typedef struct DefMemo
+{
+	uint32		h;				/* hash_bytes() of the definition */
+	uint32		len;
+	char	   *definition;		/* NULL: free slot */
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+} DefMemo;
+
+/*
+ * The SHA-256 of a definition.  Short definitions repeat (most columns of a
+ * database are "integer NOT NULL", "text", ...; the grants of most tables
+ * read the same): up to MEMO_MAX distinct ones are remembered by their
+ * exact text, so SHA-256 (whose OpenSSL context costs more to set up than
+ * to run on a short text) runs once per distinct definition.
+ */
+static void
+DefinitionHash(Capture *cap, const char *definition, uint8 *out)
+{
+	size_t		len = strlen(definition);
+	uint32		h = 0;
+	uint32		slot = 0;
+
+	if (len <= MEMO_MAX_LEN)
+	{
+		if (cap->memo == NULL)
+			cap->memo = MemoryContextAllocZero(cap->sigcxt, sizeof(DefMemo) * MEMO_SLOTS);
+		h = hash_bytes((const unsigned char *) definition, (int) len);
+		for (slot = h & (MEMO_SLOTS - 1); cap->memo[slot].definition != NULL; slot = (slot + 1) & (MEMO_SLOTS - 1))
+		{
+			DefMemo    *m = &cap->memo[slot];
+
+			if (m->h == h && m->len == len && memcmp(m->definition, definition, len) == 0)
+			{
+				memcpy(out, m->hash, PG_SHA256_DIGEST_LENGTH);
+				return;
+			}
+		}
+	}
+	if (pg_cryptohash_init(cap->sha) < 0 ||
+		pg_cryptohash_update(cap->sha, (const uint8 *) definition, len) < 0 ||
+		MO_CRYPTOHASH_FINAL(cap->sha, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	if (len <= MEMO_MAX_LEN && cap->nmemo < MEMO_MAX)
+	{
+		DefMemo    *m = &cap->memo[slot];
+
+		m->h = h;
+		m->len = (uint32) len;
+		m->definition = MemoryContextStrdup(cap->sigcxt, definition);
+		memcpy(m->hash, out, PG_SHA256_DIGEST_LENGTH);
+		cap->nmemo++;
+	}
 }
 
 /*
@@ -688,10 +1166,7 @@ EmitSigned(Capture *cap, int kind, const char *identity, int parent_kind, const 
 	}
 	else
 	{
-		if (pg_cryptohash_init(cap->sha) < 0 ||
-			pg_cryptohash_update(cap->sha, (const uint8 *) definition, strlen(definition)) < 0 ||
-			MO_CRYPTOHASH_FINAL(cap->sha, hash, sizeof(hash)) < 0)
-			elog(ERROR, "could not compute SHA-256");
+		DefinitionHash(cap, definition, hash);
 		if (lender && memcmp(lender->hash, hash, sizeof(hash)) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
@@ -704,9 +1179,37 @@ EmitSigned(Capture *cap, int kind, const char *identity, int parent_kind, const 
 	keep = (cap->flags & MO_CAPTURE_DEFINITIONS) != 0;
 	if (!keep && cap->ref)
 	{
-		MoCatalogObject *old = MoCatalogFind(cap->ref, kind, identity);
+		int			refi = CaptureLookup(cap, kind, identity);
 
-		keep = (old == NULL || memcmp(old->hash, hash, sizeof(hash)) != 0);
+		keep = (refi < 0 || memcmp(cap->ref->objects[refi].hash, hash, sizeof(hash)) != 0);
+		if (cap->by_ref)
+		{
+			bool		twice = (refi >= 0 && cap->refseen[refi]);
+
+			if (refi >= 0)
+				cap->refseen[refi] = 1;
+			if (twice)
+			{
+				/* read twice: sort instead, and capture again without MO_CAPTURE_DIFF */
+				cap->by_ref = false;
+				cap->diff_failed = cap->diff;
+			}
+			else if (cap->diff && !keep)
+			{
+				cap->diff_equal[refi] = 1;	/* equal to ref's: left out */
+				return;
+			}
+		}
+		if (cap->by_ref)
+		{
+			/* where it goes in the capture's order (CaptureFinish) */
+			if (cap->state->count >= cap->refpos_cap)
+			{
+				cap->refpos_cap = Max(cap->refpos_cap * 2, cap->state->count + 1024);
+				cap->refpos = repalloc(cap->refpos, sizeof(int) * cap->refpos_cap);
+			}
+			cap->refpos[cap->state->count] = refi;
+		}
 	}
 
 	obj = StateAppend(cap->state, kind, identity, parent ? parent_kind : 0, hash);
@@ -751,7 +1254,7 @@ EmitComment(Capture *cap, int target_kind, const char *target_identity, const ch
 	if (MoCatalogIgnored(cap->filter, target_kind, target_identity, root_kind, root))
 		return;
 	Emit(cap, MO_KIND_COMMENT,
-		 psprintf("%s %s", MoKindNames[target_kind], target_identity),
+		 Concat(MoKindNames[target_kind], " ", target_identity, NULL),
 		 root_kind, root,
 		 psprintf("COMMENT ON %s IS %s", target_sql, quote_literal_cstr(description)),
 		 NULL,
@@ -880,9 +1383,12 @@ EmitPrivileges(Capture *cap, int target_kind, const char *target_identity,
 			AppendPrivilegeList(&def, grants[g].goptions, column);
 			appendStringInfo(&def, " ON %s TO %s WITH GRANT OPTION", grant_target, grants[g].grantee);
 		}
-		appendStringInfo(&drop, "%s%s", drop.len ? ", " : "", grants[g].grantee);
+		if (WANT_DROP(cap))
+			appendStringInfo(&drop, "%s%s", drop.len ? ", " : "", grants[g].grantee);
 	}
-	if (drop.len > 0)
+	if (!WANT_DROP(cap))
+		;						/* only drift_sql() uses it */
+	else if (drop.len > 0)
 	{
 		char	   *grantees = pstrdup(drop.data);
 
@@ -896,8 +1402,8 @@ EmitPrivileges(Capture *cap, int target_kind, const char *target_identity,
 
 	/* a table's grants are restored before its columns' (REVOKE ALL on it revokes theirs) */
 	Emit(cap, MO_KIND_PRIVILEGE,
-		 psprintf("%s %s", MoKindNames[target_kind], target_identity),
-		 root_kind, root, def.data, NULL, drop.data, column ? 1 : 0);
+		 Concat(MoKindNames[target_kind], " ", target_identity, NULL),
+		 root_kind, root, def.data, NULL, WANT_DROP(cap) ? drop.data : NULL, column ? 1 : 0);
 }
 
 /* ---- small JSON builder for detail ---- */
@@ -1052,12 +1558,7 @@ SigCapturePrepare(Capture *cap)
 										ALLOCSET_DEFAULT_SIZES);
 	cap->colcxt = AllocSetContextCreate(cap->sigcxt, "migrate_ops relation columns",
 										ALLOCSET_DEFAULT_SIZES);
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(RelDigest);
-	ctl.hcxt = cap->sigcxt;
-	cap->rels = hash_create("migrate_ops relation digests", 1024, &ctl,
-							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	memset(&ctl, 0, sizeof(ctl));
+	cap->rels = OidMapCreate(cap->sigcxt, sizeof(RelDigest), 1024);
 	ctl.keysize = offsetof(DepIdentity, text);
 	ctl.entrysize = sizeof(DepIdentity);
 	ctl.hcxt = cap->sigcxt;
@@ -1117,7 +1618,7 @@ RelDigestCollect(Capture *cap, Oid relid, const char *identity, int attnum, cons
 	RelDigest  *rd = cap->last_rel;
 
 	if (rd == NULL || rd->relid != relid)	/* columns come relation by relation */
-		rd = cap->last_rel = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+		rd = cap->last_rel = OidMapEnter(cap->rels, relid, &found);
 	if (!found)
 	{
 		rd->done = false;
@@ -1132,8 +1633,12 @@ RelDigestCollect(Capture *cap, Oid relid, const char *identity, int attnum, cons
 		rd->cols = repalloc(rd->cols, sizeof(RelColumn) * rd->maxcols);
 	}
 	rd->cols[rd->ncols].attnum = attnum;
-	rd->cols[rd->ncols].text = MemoryContextStrdup(cap->colcxt,
-												   psprintf("%s\x1f%s\x1f%s", name, type, collation ? collation : ""));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cap->colcxt);
+
+		rd->cols[rd->ncols].text = Concat(name, "\x1f", type, "\x1f", collation ? collation : "", NULL);
+		MemoryContextSwitchTo(old);
+	}
 	rd->ncols++;
 }
 
@@ -1156,8 +1661,10 @@ RelDigestCompute(Capture *cap, const char *identity, RelColumn *cols, int ncols,
 	for (int i = 0; i < ncols; i++)
 	{
 		char		num[16];
+		int			len = pg_ltoa(cols[i].attnum, num);	/* as "%d" prints it */
 
-		snprintf(num, sizeof(num), "%d\x1f", cols[i].attnum);
+		num[len] = '\x1f';
+		num[len + 1] = '\0';
 		if (pg_cryptohash_update(cap->sigsha, (const uint8 *) num, strlen(num)) < 0 ||
 			pg_cryptohash_update(cap->sigsha, (const uint8 *) cols[i].text, strlen(cols[i].text) + 1) < 0)
 			elog(ERROR, "could not compute SHA-256");
@@ -1170,11 +1677,10 @@ RelDigestCompute(Capture *cap, const char *identity, RelColumn *cols, int ncols,
 static void
 RelDigestFinishAll(Capture *cap)
 {
-	HASH_SEQ_STATUS seq;
+	uint32		pos = 0;
 	RelDigest  *rd;
 
-	hash_seq_init(&seq, cap->rels);
-	while ((rd = hash_seq_search(&seq)) != NULL)
+	while ((rd = OidMapNext(cap->rels, &pos)) != NULL)
 	{
 		if (rd->done)
 			continue;
@@ -1250,8 +1756,7 @@ RelDigestFallback(Capture *cap, Oid relid, uint8 *out)
 static bool
 RelDigestGet(Capture *cap, Oid relid, uint8 *out)
 {
-	bool		found;
-	RelDigest  *rd = hash_search(cap->rels, &relid, HASH_FIND, &found);
+	RelDigest  *rd = OidMapFind(cap->rels, relid);
 
 	if (rd == NULL)
 	{
@@ -1259,7 +1764,7 @@ RelDigestGet(Capture *cap, Oid relid, uint8 *out)
 
 		if (!RelDigestFallback(cap, relid, digest))
 			return false;
-		rd = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+		rd = OidMapEnter(cap->rels, relid, NULL);
 		memcpy(rd->digest, digest, sizeof(digest));
 		rd->done = true;
 		rd->cols = NULL;
@@ -1382,10 +1887,14 @@ TypeClass(Capture *cap, Oid typid, bool top, int depth)
 static void
 SigStart(Sig *sig, int kind, const char *identity)
 {
+	static char head[64];
+
+	if (head[0] == '\0')
+		snprintf(head, sizeof(head), "%s %s %d", SIG_FORMAT, MO_VERSION, PG_VERSION_NUM / 100);
 	memset(sig, 0, sizeof(*sig));
 	initStringInfo(&sig->buf);
 	sig->ok = true;
-	appendStringInfo(&sig->buf, "%s %s %d", SIG_FORMAT, MO_VERSION, PG_VERSION_NUM / 100);
+	appendStringInfoString(&sig->buf, head);
 	appendStringInfoChar(&sig->buf, '\0');
 	appendStringInfoString(&sig->buf, MoKindNames[kind]);
 	appendStringInfoChar(&sig->buf, '\0');
@@ -1593,6 +2102,8 @@ SigNode(Capture *cap, Sig *sig, const char *tag, const char *node)
 {
 	static const char *const positions[] = {" :location ", " :stmt_location ", " :stmt_len "};
 	const char *p = node;
+	const char *found[lengthof(positions)] = {NULL};	/* each one's next occurrence */
+	bool		gone[lengthof(positions)] = {false};	/* no more of it */
 
 	appendStringInfoString(&sig->buf, tag);
 	appendStringInfoChar(&sig->buf, node ? '=' : '~');
@@ -1603,8 +2114,15 @@ SigNode(Capture *cap, Sig *sig, const char *tag, const char *node)
 
 		for (int i = 0; i < (int) lengthof(positions); i++)
 		{
-			const char *q = strstr(p, positions[i]);
+			const char *q;
 
+			/* searched again only once passed: a long tree is read once per kind of field */
+			if (!gone[i] && (found[i] == NULL || found[i] < p))
+			{
+				found[i] = strstr(p, positions[i]);
+				gone[i] = (found[i] == NULL);
+			}
+			q = gone[i] ? NULL : found[i];
 			if (q && (next == NULL || q < next))
 			{
 				next = q;
@@ -1680,10 +2198,12 @@ static const MoCatalogObject *
 SigLender(Capture *cap, int kind, const char *identity, const uint8 *sig)
 {
 	const MoCatalogObject *old;
+	int			i;
 
 	if (cap->ref == NULL || sig == NULL || (cap->flags & MO_CAPTURE_DEFINITIONS))
 		return NULL;			/* every definition is wanted: nothing to lend */
-	old = MoCatalogFind(cap->ref, kind, identity);
+	i = CaptureLookup(cap, kind, identity);
+	old = i < 0 ? NULL : &cap->ref->objects[i];
 	if (old == NULL || !old->has_sig || memcmp(old->sig, sig, sizeof(old->sig)) != 0)
 		return NULL;
 	return old;
@@ -1730,10 +2250,16 @@ DeparseExpr(Datum expr, Oid relid)
 /* ---- the queries ---- */
 
 /* Extension membership test for an object of catalog cls with oid expression oidexpr. */
+/*
+ * An extension's members are pg_depend rows of deptype 'e' referring to the
+ * extension (recordDependencyOnCurrentExtension() records no other): read
+ * through pg_depend's reference index once per query (a hashed subplan)
+ * instead of a scan of every dependency of the catalog.
+ */
 #define NOT_MEMBER(cls, oidexpr) \
-	" NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend mbr" \
-	"  WHERE mbr.classid = '" cls "'::pg_catalog.regclass AND mbr.objid = " oidexpr \
-	"    AND mbr.deptype = 'e')"
+	" " oidexpr " NOT IN (SELECT mbr.objid FROM pg_catalog.pg_depend mbr" \
+	"  WHERE mbr.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass" \
+	"    AND mbr.classid = '" cls "'::pg_catalog.regclass AND mbr.deptype = 'e')"
 
 /*
  * What the objects of catalog cls (rows dx of catalog, for which ownexpr is
@@ -1826,22 +2352,13 @@ DESCRIPTION("d", "pg_catalog.pg_class", "c.oid", "0")
 "          AND e.deptype = 'i'))";
 
 /*
- * The tracked relations whose columns, constraints and indexes are read
- * (tables; and for their columns' comments, privileges and signatures
- * views, materialized views and composite types), and the tracked domains
- * (for their constraints).  Columns, constraints and indexes are read by
+ * The tracked domains (for their constraints); the tracked relations are
+ * read by LoadTrackedRelations() straight from pg_class.  Columns, constraints and indexes are read by
  * ScanColumns() and ScanConstraintsAndIndexes() straight from the catalog:
  * hundreds of thousands of rows through SQL joins cost more than
  * everything else together.
  */
-static const char *const q_tracked_relations =
-"SELECT c.oid, c.relkind, n.nspname, c.relname"
-"  FROM pg_catalog.pg_class c"
-"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-" WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')"
-"   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
-"   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")"
-" UNION ALL "
+static const char *const q_tracked_domains =
 "SELECT t.oid, 'd', n.nspname, t.typname"
 "  FROM pg_catalog.pg_type t"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
@@ -1999,8 +2516,9 @@ static const char *const q_types =
 DESCRIPTION("d", "pg_catalog.pg_type", "t.oid", "0")
 " WHERE t.typnamespace = ANY ($1)"
 "   AND (t.typtype IN ('e', 'd', 'r')"
-"        OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-"             WHERE c.oid = t.typrelid AND c.relkind = 'c'"
+/* a hashed subplan: every table's row type is a 'c' type, so probing pg_class once per type costs more */
+"        OR (t.typtype = 'c' AND t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c"
+"             WHERE c.relkind = 'c'"
 "               AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid") ")))"
 "   AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid");
 
@@ -2280,8 +2798,8 @@ HandleRelation(Capture *cap)
 		EmitComment(cap, kind, identity, psprintf("%s %s", keyword, identity),
 					kind, identity, Str(cap, 31));
 	EmitPrivileges(cap, kind, identity,
-				   psprintf("%s %s", kind == MO_KIND_SEQUENCE ? "SEQUENCE" : "TABLE", identity),
-				   psprintf("ALTER %s %s", keyword, identity),
+				   Concat(kind == MO_KIND_SEQUENCE ? "SEQUENCE" : "TABLE", " ", identity, NULL),
+				   Concat("ALTER ", keyword, " ", identity, NULL),
 				   OidCol(cap, 29), 30,
 				   kind == MO_KIND_SEQUENCE ? OBJECT_SEQUENCE : OBJECT_TABLE,
 				   NULL, kind, identity);
@@ -2409,7 +2927,7 @@ HandleColumn(Capture *cap)
 		cap->last_parent = MemoryContextStrdup(cap->querycxt, Qual(Str(cap, 2), Str(cap, 3)));
 	}
 	parent = cap->last_parent;
-	identity = psprintf("%s.%s", parent, column);
+	identity = Concat(parent, ".", column, NULL);
 	RelDigestCollect(cap, OidCol(cap, 14), parent, DatumGetInt16(cap->values[15]), Str(cap, 4),
 					 ColumnTypeName(cap, OidCol(cap, 5), DatumGetInt32(cap->values[14])), Str(cap, 10));
 
@@ -2483,7 +3001,7 @@ HandleConstraint(Capture *cap)
 	char		relkind = Char(cap, 4);
 	bool		domain = (relkind == 'd');
 	int			parent_kind = domain ? MO_KIND_DOMAIN : RelationKind(relkind);
-	char	   *identity = psprintf("%s on %s", name, parent);
+	char	   *identity = Concat(name, " on ", parent, NULL);
 	const char *alter = domain ? "DOMAIN" : (relkind == 'f' ? "FOREIGN TABLE" : "TABLE");
 	int64		ord;
 
@@ -2509,7 +3027,7 @@ HandleConstraint(Capture *cap)
 		ord |= MO_ORD_INHERITED;
 	if (!MoCatalogIgnored(cap->filter, MO_KIND_CONSTRAINT, identity, parent_kind, parent))
 	{
-		char	   *prefix = psprintf("ALTER %s %s ADD CONSTRAINT %s ", alter, parent, name);
+		char	   *prefix = Concat("ALTER ", alter, " ", parent, " ADD CONSTRAINT ", name, " ", NULL);
 		char	   *drop = WANT_DROP(cap) ?
 			psprintf("ALTER %s %s DROP CONSTRAINT IF EXISTS %s", alter, parent, name) : NULL;
 		Sig			sig;
@@ -2974,7 +3492,16 @@ typedef struct TrackedRelation
 	char	   *identity;		/* "schema.name", quoted */
 } TrackedRelation;
 
-/* Reads the tracked relations and domains into cap->relations and cap->domains (in sigcxt). */
+/*
+ * Reads the tracked relations and domains into cap->relations and
+ * cap->domains (in sigcxt).  The relations whose columns, constraints and
+ * indexes are read (tables; and for their columns' comments, privileges and
+ * signatures views, materialized views and composite types) come straight
+ * from pg_class with the capture's snapshot: those of kind r, p, f, v, m and
+ * c in the tracked schemas that are no extension's members (nor, for a
+ * composite type, is its type); an extension's members are the pg_depend
+ * rows of deptype 'e' referring to it, as NOT_MEMBER reads them.
+ */
 static void
 LoadTrackedRelations(Capture *cap)
 {
@@ -2982,15 +3509,98 @@ LoadTrackedRelations(Capture *cap)
 	Datum		args[1] = {cap->namespaces};
 	HASHCTL		ctl = {0};
 	MemoryContext old;
+	Snapshot	snapshot = GetActiveSnapshot();
+	OidMap	   *class_members = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
+	OidMap	   *type_members = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			last_nsp = InvalidOid;
+	int			last_n = -1;
+	Datum	   *nspdatums;
+	int			nnsp;
+	NameData   *nspnames;
 
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(TrackedRelation);
 	ctl.hcxt = cap->sigcxt;
-	cap->relations = hash_create("migrate_ops tracked relations", 1024, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cap->relations = OidMapCreate(cap->sigcxt, sizeof(TrackedRelation), 1024);
 	cap->domains = hash_create("migrate_ops tracked domains", 64, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	if (SPI_execute_with_args(q_tracked_relations, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+
+	/* the tracked schemas' names, as the capture's snapshot has them */
+	deconstruct_array(DatumGetArrayTypeP(cap->namespaces), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &nspdatums, NULL, &nnsp);
+	nspnames = palloc0(sizeof(NameData) * (nnsp + 1));
+	rel = table_open(NamespaceRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_namespace nsp = (Form_pg_namespace) GETSTRUCT(tup);
+
+		for (int i = 0; i < nnsp; i++)
+			if (DatumGetObjectId(nspdatums[i]) == nsp->oid)
+				namestrcpy(&nspnames[i], NameStr(nsp->nspname));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* extension members, through pg_depend's reference index */
+	rel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ExtensionRelationId));
+	scan = systable_beginscan(rel, DependReferenceIndexId, true, snapshot, 1, &key);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (d->deptype != DEPENDENCY_EXTENSION || d->refclassid != ExtensionRelationId)
+			continue;
+		if (d->classid == RelationRelationId)
+			(void) OidMapEnter(class_members, d->objid, NULL);
+		else if (d->classid == TypeRelationId)
+			(void) OidMapEnter(type_members, d->objid, NULL);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	old = MemoryContextSwitchTo(cap->sigcxt);
+	rel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+		TrackedRelation *tr;
+
+		if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE &&
+			cls->relkind != RELKIND_FOREIGN_TABLE && cls->relkind != RELKIND_VIEW &&
+			cls->relkind != RELKIND_MATVIEW && cls->relkind != RELKIND_COMPOSITE_TYPE)
+			continue;
+		if (cls->relnamespace != last_nsp)
+		{
+			last_nsp = cls->relnamespace;
+			last_n = -1;
+			for (int i = 0; i < nnsp && last_n < 0; i++)
+				if (DatumGetObjectId(nspdatums[i]) == last_nsp && NameStr(nspnames[i])[0] != '\0')
+					last_n = i;
+		}
+		if (last_n < 0)
+			continue;			/* not a tracked schema (or gone) */
+		if (OidMapFind(class_members, cls->oid) != NULL ||
+			(cls->relkind == RELKIND_COMPOSITE_TYPE && OidMapFind(type_members, cls->reltype) != NULL))
+			continue;
+		tr = OidMapEnter(cap->relations, cls->oid, NULL);
+		tr->relkind = cls->relkind;
+		tr->nspname = nspnames[last_n];
+		namestrcpy(&tr->relname, NameStr(cls->relname));
+		tr->identity = Qual(NameStr(tr->nspname), NameStr(tr->relname));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	MemoryContextSwitchTo(old);
+
+	if (SPI_execute_with_args(q_tracked_domains, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "migrate_ops: catalog query failed");
 	old = MemoryContextSwitchTo(cap->sigcxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -2999,26 +3609,25 @@ LoadTrackedRelations(Capture *cap)
 		bool		n[4];
 		TrackedRelation *tr;
 		Oid			oid;
-		char		relkind;
 
 		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
 		oid = DatumGetObjectId(v[0]);
-		relkind = DatumGetChar(v[1]);
-		tr = hash_search(relkind == 'd' ? cap->domains : cap->relations, &oid, HASH_ENTER, NULL);
-		tr->relkind = relkind;
+		tr = hash_search(cap->domains, &oid, HASH_ENTER, NULL);
+		tr->relkind = 'd';
 		namestrcpy(&tr->nspname, NameStr(*DatumGetName(v[2])));
 		namestrcpy(&tr->relname, NameStr(*DatumGetName(v[3])));
 		tr->identity = Qual(NameStr(tr->nspname), NameStr(tr->relname));
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
+	MemoryContextReset(cap->querycxt);
 }
 
 /* The tracked relation with this OID, or NULL. */
 static TrackedRelation *
 FindRelation(Capture *cap, Oid relid)
 {
-	return hash_search(cap->relations, &relid, HASH_FIND, NULL);
+	return OidMapFind(cap->relations, relid);
 }
 
 /* Appends a reference to a DepList (in CurrentMemoryContext). */
@@ -3104,6 +3713,7 @@ typedef struct ConstraintEntry
 {
 	Oid			oid;			/* key */
 	Oid			conrelid;
+	Oid			conparentid;
 	bool		tracked;
 	DepList		deps;
 	Datum		description;	/* text, or 0 */
@@ -3144,14 +3754,14 @@ ScanConstraintsAndIndexes(Capture *cap)
 	double		cpu = CpuSeconds();
 	Snapshot	snapshot = GetActiveSnapshot();
 	MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
-	HTAB	   *constraints = QueryHash(cap, "migrate_ops constraints", sizeof(Oid), sizeof(ConstraintEntry));
-	HTAB	   *indexes = QueryHash(cap, "migrate_ops indexes", sizeof(Oid), sizeof(IndexEntry));
+	OidMap	   *constraints = OidMapCreate(cap->querycxt, sizeof(ConstraintEntry), 1024);
+	OidMap	   *indexes = OidMapCreate(cap->querycxt, sizeof(IndexEntry), 1024);
 	TupleDesc	crow = CreateTemplateTupleDesc(CONSTRAINT_ROW_NATTS);
 	TupleDesc	irow = CreateTemplateTupleDesc(INDEX_ROW_NATTS);
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	HASH_SEQ_STATUS seq;
+	uint32		pos = 0;
 	IndexEntry *ie;
 	uint64		nconstraints = 0,
 				nindexes = 0;
@@ -3174,7 +3784,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 
 		if (FindRelation(cap, ind->indrelid) == NULL)
 			continue;
-		ie = hash_search(indexes, &ind->indexrelid, HASH_ENTER, NULL);
+		ie = OidMapEnter(indexes, ind->indexrelid, NULL);
 		memset(((char *) ie) + sizeof(Oid), 0, sizeof(IndexEntry) - sizeof(Oid));
 		ie->indrelid = ind->indrelid;
 		resetStringInfo(&buf);
@@ -3209,7 +3819,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 
 		if (cls->relkind != RELKIND_INDEX && cls->relkind != RELKIND_PARTITIONED_INDEX)
 			continue;
-		ie = hash_search(indexes, &cls->oid, HASH_FIND, NULL);
+		ie = OidMapFind(indexes, cls->oid);
 		if (ie == NULL)
 			continue;
 		ie->known = true;
@@ -3235,10 +3845,11 @@ ScanConstraintsAndIndexes(Capture *cap)
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
-		ConstraintEntry *ce = hash_search(constraints, &con->oid, HASH_ENTER, NULL);
+		ConstraintEntry *ce = OidMapEnter(constraints, con->oid, NULL);
 
 		memset(((char *) ce) + sizeof(Oid), 0, sizeof(ConstraintEntry) - sizeof(Oid));
 		ce->conrelid = con->conrelid;
+		ce->conparentid = con->conparentid;
 		if (con->contype == CONSTRAINT_TRIGGER)
 			continue;
 		if (OidIsValid(con->conrelid))
@@ -3254,21 +3865,21 @@ ScanConstraintsAndIndexes(Capture *cap)
 	systable_endscan(scan);
 
 	/* a foreign key's clones for referenced partitions (same table as their parent) do not count */
-	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
-	while ((tup = systable_getnext(scan)) != NULL)
 	{
-		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		uint32		cpos = 0;
 		ConstraintEntry *ce;
-		ConstraintEntry *parent;
 
-		if (!OidIsValid(con->conparentid))
-			continue;
-		ce = hash_search(constraints, &con->oid, HASH_FIND, NULL);
-		parent = hash_search(constraints, &con->conparentid, HASH_FIND, NULL);
-		if (ce && ce->tracked && parent && parent->conrelid == con->conrelid)
-			ce->tracked = false;
+		while ((ce = OidMapNext(constraints, &cpos)) != NULL)
+		{
+			ConstraintEntry *parent;
+
+			if (!OidIsValid(ce->conparentid) || !ce->tracked)
+				continue;
+			parent = OidMapFind(constraints, ce->conparentid);
+			if (parent && parent->conrelid == ce->conrelid)
+				ce->tracked = false;
+		}
 	}
-	systable_endscan(scan);
 
 	/* what they reference; which indexes implement a constraint */
 	{
@@ -3287,7 +3898,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 				ConstraintEntry *ce;
 
 				if (last_ce == NULL || last_ce->oid != d->objid)	/* an object's rows come together */
-					last_ce = hash_search(constraints, &d->objid, HASH_FIND, NULL);
+					last_ce = OidMapFind(constraints, d->objid);
 				ce = last_ce;
 
 				if (ce && ce->tracked &&
@@ -3299,7 +3910,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 				if (d->objid != last_rel)
 				{
 					last_rel = d->objid;
-					last_ie = hash_search(indexes, &d->objid, HASH_FIND, NULL);
+					last_ie = OidMapFind(indexes, d->objid);
 				}
 				ie = last_ie;
 				if (ie == NULL)
@@ -3327,7 +3938,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 				continue;
 			if (d->classoid == ConstraintRelationId)
 			{
-				ConstraintEntry *ce = hash_search(constraints, &d->objoid, HASH_FIND, NULL);
+				ConstraintEntry *ce = OidMapFind(constraints, d->objoid);
 
 				if (ce && ce->tracked)
 					ce->description = CopyTextColumn(tup, Anum_pg_description_description,
@@ -3335,7 +3946,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 			}
 			else if (d->classoid == RelationRelationId)
 			{
-				ie = hash_search(indexes, &d->objoid, HASH_FIND, NULL);
+				ie = OidMapFind(indexes, d->objoid);
 				if (ie)
 					ie->description = CopyTextColumn(tup, Anum_pg_description_description,
 													 RelationGetDescr(descr));
@@ -3351,7 +3962,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
-		ConstraintEntry *ce = hash_search(constraints, &con->oid, HASH_FIND, NULL);
+		ConstraintEntry *ce = OidMapFind(constraints, con->oid);
 		TupleDesc	desc = RelationGetDescr(rel);
 		TrackedRelation *parent;
 		MemoryContext rowold;
@@ -3397,7 +4008,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 		if ((con->contype == CONSTRAINT_PRIMARY || con->contype == CONSTRAINT_UNIQUE) &&
 			OidIsValid(con->conindid))
 		{
-			IndexEntry *ci = hash_search(indexes, &con->conindid, HASH_FIND, NULL);
+			IndexEntry *ci = OidMapFind(indexes, con->conindid);
 
 			cap->isnull[10] = false;
 			cap->values[10] = CStringGetTextDatum(ci && ci->known ? ci->row : "?");
@@ -3414,8 +4025,7 @@ ScanConstraintsAndIndexes(Capture *cap)
 	table_close(rel, AccessShareLock);
 
 	/* the indexes that do not implement a constraint, of tables and materialized views */
-	hash_seq_init(&seq, indexes);
-	while ((ie = hash_seq_search(&seq)) != NULL)
+	while ((ie = OidMapNext(indexes, &pos)) != NULL)
 	{
 		TrackedRelation *table = FindRelation(cap, ie->indrelid);
 		MemoryContext rowold;
@@ -3586,6 +4196,7 @@ ScanColumns(Capture *cap)
 	HTAB	   *collations = QueryHash(cap, "migrate_ops collations", sizeof(Oid), sizeof(CollationEntry));
 	HTAB	   *defaults;
 	HTAB	   *comments;
+	long		ncomments;
 	TupleDesc	rowdesc = CreateTemplateTupleDesc(COLUMN_ROW_NATTS);
 	Relation	rel;
 	SysScanDesc scan;
@@ -3599,6 +4210,7 @@ ScanColumns(Capture *cap)
 		TupleDescInitEntry(rowdesc, i + 1, NULL, column_row_types[i], -1, 0);
 	defaults = ScanColumnExtras(cap, AttrDefaultRelationId, snapshot);
 	comments = ScanColumnExtras(cap, DescriptionRelationId, snapshot);
+	ncomments = hash_get_num_entries(comments);
 	MemoryContextSwitchTo(old);
 
 	rel = table_open(AttributeRelationId, AccessShareLock);
@@ -3641,7 +4253,7 @@ ScanColumns(Capture *cap)
 		cap->values[8] = CharGetDatum(att->attgenerated);
 		cap->isnull[9] = !ColumnCollation(cap, typcolls, collations, att->atttypid, att->attcollation, &cap->values[9]);
 		cap->values[10] = heap_getattr(tup, Anum_pg_attribute_attacl, RelationGetDescr(rel), &cap->isnull[10]);
-		extra = hash_search(comments, &key, HASH_FIND, NULL);
+		extra = ncomments > 0 ? hash_search(comments, &key, HASH_FIND, NULL) : NULL;
 		cap->isnull[11] = (extra == NULL);
 		cap->values[11] = extra ? extra->value : (Datum) 0;
 		cap->values[12] = BoolGetDatum(att->attinhcount > 0);
@@ -3690,6 +4302,7 @@ PinOutputSettings(void)
 		{"lc_monetary", "C"},
 		{"jit", "off"},			/* compiling these short catalog queries costs more than it saves */
 		{"work_mem", "32MB"},	/* hashing catalogs beats looking them up row by row */
+		{"max_parallel_workers_per_gather", "0"},	/* starting a worker costs more than the scan */
 	};
 	int			nest = NewGUCNestLevel();
 
@@ -3763,6 +4376,201 @@ CaptureNamespaces(Capture *cap, List *schemas)
 													  TYPALIGN_INT));
 }
 
+/* An object read by a capture but not in its reference, and where it goes among ref's. */
+typedef struct Added
+{
+	int			pos;			/* the first object of ref that sorts after it */
+	int			index;			/* in the capture */
+	const MoCatalogObject *obj;
+} Added;
+
+/* qsort comparator for Added: position in ref, then the objects' own order. */
+static int
+AddedCompare(const void *a, const void *b)
+{
+	const Added *x = (const Added *) a;
+	const Added *y = (const Added *) b;
+
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
+	return ObjectCompare(x->obj, y->obj);
+}
+
+/* The index of the first object of a finished state sorting after (kind, identity). */
+static int
+StateUpperBound(const MoCatalogState *state, int kind, const char *identity)
+{
+	int			lo = 0,
+				hi = state->count;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		const MoCatalogObject *obj = &state->objects[mid];
+		int			c = (obj->kind != kind) ? (obj->kind < kind ? -1 : 1) : strcmp(obj->identity, identity);
+
+		if (c <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Finishes a capture's state.  When every object was looked up in the
+ * reference (a sorted state without duplicates) and no two found the same
+ * one, the objects are put in order by where their reference objects are,
+ * and only those the reference does not have are sorted (and placed by
+ * binary search): the same order MoCatalogStateFinish()'s sort gives, in
+ * linear time.  Otherwise it sorts.
+ */
+static void
+CaptureFinish(Capture *cap)
+{
+	MoCatalogState *state = cap->state;
+	const MoCatalogState *ref = cap->ref;
+	int			n = state->count;
+	int		   *byref;
+	Added	   *added;
+	int			nadded = 0;
+	int		   *from;
+	int			out = 0;
+	int			next = 0;
+
+	if (!cap->by_ref || n <= 1)
+	{
+		MoCatalogStateFinish(state);
+		return;
+	}
+	byref = palloc(sizeof(int) * (ref->count + 1));
+	for (int i = 0; i < ref->count; i++)
+		byref[i] = -1;
+	added = palloc(sizeof(Added) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (cap->refpos[i] >= 0)
+			byref[cap->refpos[i]] = i;
+		else
+		{
+			added[nadded].obj = &state->objects[i];
+			added[nadded].index = i;
+			added[nadded].pos = StateUpperBound(ref, state->objects[i].kind, state->objects[i].identity);
+			nadded++;
+		}
+	}
+	if (nadded > 1)
+		qsort(added, nadded, sizeof(Added), AddedCompare);
+
+	/* from[k]: the object that goes to position k */
+	from = palloc(sizeof(int) * (n + 1));
+	for (int r = 0; r <= ref->count; r++)
+	{
+		while (next < nadded && added[next].pos == r)
+			from[out++] = added[next++].index;
+		if (r < ref->count && byref[r] >= 0)
+			from[out++] = byref[r];
+	}
+	if (out != n)
+		elog(ERROR, "migrate_ops: capture order lost objects (%d of %d)", out, n);
+
+	/* permuted in place, cycle by cycle (no second array of objects to fault in) */
+	for (int k = 0; k < n; k++)
+	{
+		MoCatalogObject tmp;
+		int			j = k;
+
+		if (from[k] < 0 || from[k] == k)
+			continue;
+		tmp = state->objects[k];
+		while (from[j] != k)
+		{
+			int			src = from[j];
+
+			state->objects[j] = state->objects[src];
+			from[j] = -1;
+			j = src;
+		}
+		state->objects[j] = tmp;
+		from[j] = -1;
+	}
+	state->fingerprint[0] = '\0';
+	pfree(from);
+	pfree(byref);
+	pfree(added);
+
+	/* migrate_ops.verify_signatures: the order is the one the sort gives */
+	if (mo_verify_signatures)
+		for (int k = 1; k < n; k++)
+			if (ObjectCompare(&state->objects[k - 1], &state->objects[k]) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("capture order check failed at %s %s", MoKindNames[state->objects[k].kind],
+								state->objects[k].identity),
+						 errhint("This is a bug of migrate_ops: please report it.")));
+}
+
+/* A difference as VerifyDiffCapture() compares them. */
+typedef struct DiffItem
+{
+	const MoCatalogObject *e;
+	const MoCatalogObject *a;
+} DiffItem;
+
+/* Collects the differences of MoCatalogCompare() into a List of DiffItem. */
+static void
+DiffItemCollect(void *arg, const MoCatalogObject *e, const MoCatalogObject *a)
+{
+	List	  **items = (List **) arg;
+	DiffItem   *item = palloc(sizeof(DiffItem));
+
+	item->e = e;
+	item->a = a;
+	*items = lappend(*items, item);
+}
+
+/*
+ * migrate_ops.verify_signatures for MO_CAPTURE_DIFF: captures again, keeping
+ * every object, and fails unless both give the same differences from ref
+ * (kind, identity, change, hashes) and the same fingerprint.
+ */
+static void
+VerifyDiffCapture(MoCatalogState *diff, int flags, List *schemas, const MoCatalogFilter *filter,
+				  const MoCatalogState *ref)
+{
+	MoCatalogState *full = MoCatalogCaptureExt(flags & ~MO_CAPTURE_DIFF, schemas, filter, ref);
+	List	   *d1 = NIL;
+	List	   *d2 = NIL;
+	const char *what = NULL;
+
+	(void) MoCatalogCompare(ref, diff, DiffItemCollect, &d1);
+	(void) MoCatalogCompare(ref, full, DiffItemCollect, &d2);
+	if (list_length(d1) != list_length(d2))
+		what = "the number of differences";
+	for (int i = 0; what == NULL && i < list_length(d1); i++)
+	{
+		DiffItem   *x = list_nth(d1, i);
+		DiffItem   *y = list_nth(d2, i);
+
+		if ((x->e == NULL) != (y->e == NULL) || (x->a == NULL) != (y->a == NULL) ||
+			(x->e && x->e != y->e) ||
+			(x->a && (x->a->kind != y->a->kind || strcmp(x->a->identity, y->a->identity) != 0 ||
+					  memcmp(x->a->hash, y->a->hash, sizeof(x->a->hash)) != 0)))
+			what = psprintf("%s %s", MoKindNames[(x->a ? x->a : x->e)->kind], (x->a ? x->a : x->e)->identity);
+	}
+	if (what == NULL && strcmp(MoCatalogFingerprint(diff), MoCatalogFingerprint(full)) != 0)
+		what = "the fingerprint";
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("capture shortcut check failed: %s", what),
+				 errdetail("Comparing only what differs from the snapshot gave another result than comparing every object."),
+				 errhint("This is a bug of migrate_ops: please report it.")));
+	list_free_deep(d1);
+	list_free_deep(d2);
+	MoCatalogFree(full);
+}
+
 /* See migrate_ops.h. */
 MoCatalogState *
 MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
@@ -3772,11 +4580,26 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	int			nest;
 
 	cap.state = MoCatalogStateCreate();
-	if (ref)
+	if (ref && !(flags & MO_CAPTURE_DIFF))
 		MoCatalogStateReserve(cap.state, ref->count + ref->count / 16 + 1024);
 	cap.filter = filter;
 	cap.ref = ref;
 	cap.flags = flags;
+	if (ref && !(flags & MO_CAPTURE_DEFINITIONS))
+	{
+		/* lookups in ref by hash; the capture ordered by ref when it can be */
+		StateBuildIndex((MoCatalogState *) ref);
+		cap.by_ref = ((const StateImpl *) ref)->slots != NULL;
+		if (cap.by_ref)
+		{
+			cap.diff = (flags & MO_CAPTURE_DIFF) != 0;
+			cap.refpos_cap = cap.diff ? 1024 : ref->count + ref->count / 16 + 1024;
+			cap.refpos = palloc(sizeof(int) * cap.refpos_cap);
+			cap.refseen = palloc0(ref->count + 1);
+			if (cap.diff)
+				cap.diff_equal = MemoryContextAllocZero(cap.state->cxt, ref->count + 1);
+		}
+	}
 	cap.all = (schemas == NIL);
 	cap.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops catalog row",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -3819,7 +4642,27 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	SigCaptureDone(&cap);
 	MemoryContextDelete(cap.rowcxt);
 	MemoryContextDelete(cap.querycxt);
-	MoCatalogStateFinish(cap.state);
+	if (cap.refpos)
+	{
+		pfree(cap.refseen);
+		cap.refseen = NULL;
+	}
+	if (cap.diff_failed)
+	{
+		pfree(cap.refpos);
+		MoCatalogFree(cap.state);
+		return MoCatalogCaptureExt(flags & ~MO_CAPTURE_DIFF, schemas, filter, ref);
+	}
+	CaptureFinish(&cap);
+	if (cap.refpos)
+		pfree(cap.refpos);
+	if (cap.diff)
+	{
+		cap.state->diff_ref = ref;
+		cap.state->diff_equal = cap.diff_equal;
+		if (mo_verify_signatures)
+			VerifyDiffCapture(cap.state, flags, schemas, filter, ref);
+	}
 	elog(DEBUG1, "migrate_ops: captured %d catalog objects in %zu bytes; %d signed, %d lent their hash, %d deparsed",
 		 cap.state->count, MemoryContextMemAllocated(cap.state->cxt, true),
 		 cap.nsigned, cap.nlent, cap.ndeparsed);

@@ -259,6 +259,24 @@ ShortText(Datum *values, bool *nulls, AttrNumber attnum, char *buf, int size)
 	return true;
 }
 
+/* The last kind name looked up, and its MoKind. */
+typedef struct KindCache
+{
+	char		name[NAMEDATALEN * 2];
+	int			kind;
+} KindCache;
+
+/* MoKindFromName(), remembering the last name (a snapshot's rows come kind by kind). */
+static int
+CachedKind(const char *name, KindCache *cache)
+{
+	if (cache->kind != -2 && strcmp(cache->name, name) == 0)
+		return cache->kind;
+	strlcpy(cache->name, name, sizeof(cache->name));
+	cache->kind = MoKindFromName(name);
+	return cache->kind;
+}
+
 /*
  * Loads the objects of snapshot snapshot_id (0: the current rows, i.e. the
  * latest snapshot) as identities, hashes and signatures, leaving out what
@@ -288,6 +306,8 @@ LoadStored(int64 snapshot_id, const MoCatalogFilter *filter)
 	TableScanDesc scan;
 	HeapTuple	tuple;
 	uint64		rows = 0;
+	KindCache	kind_cache = {.kind = -2};
+	KindCache	parent_kind_cache = {.kind = -2};
 
 	if (rel->rd_rel->reltuples > 0)
 		MoCatalogStateReserve(state, (int) Min(rel->rd_rel->reltuples, 10000000.0));
@@ -316,24 +336,34 @@ LoadStored(int64 snapshot_id, const MoCatalogFilter *filter)
 			continue;
 		if (!ShortText(values, nulls, a_kind, name, sizeof(name)) || nulls[a_identity - 1] || nulls[a_hash - 1])
 			continue;
-		kind = MoKindFromName(name);
+		kind = CachedKind(name, &kind_cache);
 		hash = DatumGetByteaPP(values[a_hash - 1]);
 		if (kind < 0 || VARSIZE_ANY_EXHDR(hash) != 32)
 			continue;			/* a kind this version does not know */
 		if (ShortText(values, nulls, a_parent_kind, name, sizeof(name)))
-			parent_kind = MoKindFromName(name);
-		old = MemoryContextSwitchTo(rowcxt);
-		identity = TextDatumGetCString(values[a_identity - 1]);
-		if (MoCatalogIgnored(filter, kind, identity, parent_kind,
-							 patterns && !nulls[a_parent - 1] ? TextDatumGetCString(values[a_parent - 1]) : NULL))
+			parent_kind = CachedKind(name, &parent_kind_cache);
+		if (filter && (patterns || kind == MO_KIND_PRIVILEGE || kind == MO_KIND_COMMENT))
 		{
+			bool		ignored;
+
+			old = MemoryContextSwitchTo(rowcxt);
+			identity = TextDatumGetCString(values[a_identity - 1]);
+			ignored = MoCatalogIgnored(filter, kind, identity, parent_kind,
+									   patterns && !nulls[a_parent - 1] ? TextDatumGetCString(values[a_parent - 1]) : NULL);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
-			continue;
+			if (ignored)
+				continue;
 		}
-		MemoryContextSwitchTo(old);
-		obj = MoCatalogStateAdd(state, kind, identity, parent_kind < 0 ? 0 : parent_kind, NULL,
-								(const uint8 *) VARDATA_ANY(hash));
+		{
+			/* the identity goes straight from the tuple into the state */
+			text	   *t = DatumGetTextPP(values[a_identity - 1]);
+
+			obj = MoCatalogStateAddN(state, kind, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+									 parent_kind < 0 ? 0 : parent_kind, (const uint8 *) VARDATA_ANY(hash));
+			if ((Pointer) t != DatumGetPointer(values[a_identity - 1]))
+				pfree(t);
+		}
 		if (!nulls[a_sig - 1])
 		{
 			bytea	   *sig = DatumGetByteaPP(values[a_sig - 1]);
@@ -344,7 +374,6 @@ LoadStored(int64 snapshot_id, const MoCatalogFilter *filter)
 				obj->has_sig = true;
 			}
 		}
-		MemoryContextReset(rowcxt);
 	}
 	table_endscan(scan);
 	PopActiveSnapshot();
@@ -725,7 +754,7 @@ SnapshotWrite(SnapshotResult *res, const char *label, const char *source, const 
 	else
 		res->stored = LoadStored(0, NULL);
 	res->captured = MoCatalogCaptureExt(MO_CAPTURE_DETAIL, NIL, filter, res->stored);
-	res->fingerprint = res->captured->fingerprint;
+	res->fingerprint = MoCatalogFingerprint(res->captured);
 	(void) MoCatalogCompare(res->stored, res->captured, PairCollect, &res->pairs);
 	if (skip_unchanged && res->pairs.n == 0 && res->previous_id != 0)
 		return;
@@ -979,7 +1008,7 @@ migrate_ops_drift(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	DriftFromArgs(fcinfo, &d, 0);
+	DriftFromArgs(fcinfo, &d, MO_CAPTURE_DIFF);
 
 	for (int i = 0; i < d.pairs.n; i++)
 	{
@@ -2048,7 +2077,7 @@ migrate_ops_drift_sql(PG_FUNCTION_ARGS)
 		appendStringInfo(&out, " (%s)", OneLine(d.label));
 	appendStringInfo(&out, ", taken %s.\n", d.taken_at);
 	appendStringInfo(&out, "-- Expected fingerprint %s, actual %s.\n", d.expected_fingerprint,
-					 d.actual->fingerprint);
+					 MoCatalogFingerprint(d.actual));
 	if (d.pairs.n == 0)
 	{
 		appendStringInfoString(&out, "-- No drift: nothing to do.\n");
@@ -2124,8 +2153,8 @@ migrate_ops_fingerprint(PG_FUNCTION_ARGS)
 	SPI_connect();
 	filter = MoDriftFilter();
 	ref = LatestReference(filter, &ref_id);
-	state = MoCatalogCaptureExt(0, schemas, filter, ref);
-	fingerprint = MemoryContextStrdup(fcxt, state->fingerprint);
+	state = MoCatalogCaptureExt(MO_CAPTURE_DIFF, schemas, filter, ref);
+	fingerprint = MemoryContextStrdup(fcxt, MoCatalogFingerprint(state));
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(fingerprint));
 }
@@ -2190,8 +2219,8 @@ MoFingerprintNow(void)
 	SPI_connect();
 	filter = MoDriftFilter();
 	ref = LatestReference(filter, &ref_id);
-	state = MoCatalogCaptureExt(0, NIL, filter, ref);
-	fingerprint = MemoryContextStrdup(caller, state->fingerprint);
+	state = MoCatalogCaptureExt(MO_CAPTURE_DIFF, NIL, filter, ref);
+	fingerprint = MemoryContextStrdup(caller, MoCatalogFingerprint(state));
 	SPI_finish();
 	return fingerprint;
 }
@@ -2281,22 +2310,22 @@ migrate_ops_scan(PG_FUNCTION_ARGS)
 	{
 		MoCatalogState *state = MoCatalogCaptureExt(0, NIL, MoDriftFilter(), NULL);
 
-		id = ScanRecord(0, "no_baseline", state->fingerprint, NULL, NULL, started, NULL, role);
+		id = ScanRecord(0, "no_baseline", MoCatalogFingerprint(state), NULL, NULL, started, NULL, role);
 		MoRestoreUser(&owner);
 		SPI_finish();
 		PG_RETURN_INT64(id);
 	}
-	ComputeDrift(&d, 0);
+	ComputeDrift(&d, MO_CAPTURE_DIFF);
 	status = d.pairs.n > 0 ? "drift" : "clean";
 	if (d.pairs.n > 0 &&
 		(prev_status == NULL || strcmp(prev_status, "drift") != 0 ||
-		 Differs(prev_fingerprint, d.actual->fingerprint) ||
+		 Differs(prev_fingerprint, MoCatalogFingerprint(d.actual)) ||
 		 Differs(prev_snapshot, psprintf("%lld", (long long) d.snapshot_id))))
 		event = "drift.detected";
 	else if (d.pairs.n == 0 && prev_status && strcmp(prev_status, "drift") == 0)
 		event = "drift.resolved";
 
-	id = ScanRecord(d.snapshot_id, status, d.actual->fingerprint, d.expected_fingerprint,
+	id = ScanRecord(d.snapshot_id, status, MoCatalogFingerprint(d.actual), d.expected_fingerprint,
 					&d.pairs, started, event, role);
 	MoRestoreUser(&owner);
 
@@ -2306,7 +2335,7 @@ migrate_ops_scan(PG_FUNCTION_ARGS)
 		appendStringInfo(&payload, "{\"scan_id\": %lld, \"snapshot_id\": %lld, \"database\": %s, "
 						 "\"fingerprint\": \"%s\", \"expected_fingerprint\": \"%s\", ",
 						 (long long) id, (long long) d.snapshot_id,
-						 MoJsonQuote(get_database_name(MyDatabaseId)), d.actual->fingerprint,
+						 MoJsonQuote(get_database_name(MyDatabaseId)), MoCatalogFingerprint(d.actual),
 						 d.expected_fingerprint);
 		if (strcmp(event, "drift.resolved") == 0)
 			appendStringInfo(&payload, "\"previous_scan_id\": %s}", prev_id);
@@ -2409,7 +2438,7 @@ MoLedgerCaptureBefore(const char *version)
 		before->reference_id = ref_id;
 	}
 	MoArgText(&args, version);
-	MoArgText(&args, before->fingerprint);
+	MoArgText(&args, MoCatalogFingerprint(before));
 	MoSpiExec("UPDATE migrate_ops.migrations SET fingerprint_before = $2"
 			  " WHERE version OPERATOR(pg_catalog.=) $1", &args);
 	return before;

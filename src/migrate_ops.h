@@ -292,9 +292,13 @@ typedef struct MoCatalogState
 	MemoryContext cxt;			/* owns the state and everything in it */
 	MoCatalogObject *objects;
 	int			count;
-	char		fingerprint[65];	/* hex SHA-256 over every (kind, identity, hash) */
+	char		fingerprint[65];	/* hex SHA-256 over every (kind, identity, hash), once
+									 * MoCatalogFingerprint() computed it ("" before) */
 	struct MoCatalogState *reference;	/* the stored snapshot it was read against, or NULL */
 	int64		reference_id;	/* and that snapshot's id */
+	/* captured with MO_CAPTURE_DIFF: the objects left out, equal to diff_ref's */
+	const struct MoCatalogState *diff_ref;
+	uint8	   *diff_equal;		/* per object of diff_ref: the capture has it unchanged */
 } MoCatalogState;
 
 /* What is left out: the switchable kinds and the drift_ignore patterns. */
@@ -311,6 +315,7 @@ typedef struct MoCatalogFilter
 #define MO_CAPTURE_DEFINITIONS	0x01	/* keep every object's definition */
 #define MO_CAPTURE_DETAIL		0x02	/* build detail for kept objects */
 #define MO_CAPTURE_DROP			0x04	/* build drop SQL for kept objects */
+#define MO_CAPTURE_DIFF			0x08	/* keep only what differs from ref (see below) */
 
 /*
  * Reads the catalog in a few whole-database passes and returns its tracked
@@ -324,7 +329,12 @@ typedef struct MoCatalogFilter
  * policies) lends its hash, so the deparser runs only for what may have
  * changed (never with MO_CAPTURE_DEFINITIONS).  Runs as the current user
  * with search_path and output settings pinned, so the result never depends
- * on the session.
+ * on the session.  With MO_CAPTURE_DIFF (and ref), an object equal to ref's
+ * (same kind, identity and hash) is not kept but marked in diff_equal:
+ * MoCatalogCompare() against ref and MoCatalogFingerprint() give what the
+ * whole capture would; MoCatalogFind() and the objects array see only
+ * what differs.  For comparisons and fingerprints, never to write a
+ * snapshot.
  */
 extern MoCatalogState *MoCatalogCaptureExt(int flags, List *schemas,
 										   const MoCatalogFilter *filter,
@@ -335,8 +345,11 @@ extern MoCatalogState *MoCatalogStateCreate(void);
 extern void MoCatalogStateReserve(MoCatalogState *state, int n);
 extern MoCatalogObject *MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
 										   int parent_kind, const char *parent, const uint8 *hash);
+extern MoCatalogObject *MoCatalogStateAddN(MoCatalogState *state, int kind, const char *identity,
+											size_t len, int parent_kind, const uint8 *hash);
 extern void MoCatalogStateFinish(MoCatalogState *state);
 extern MoCatalogObject *MoCatalogFind(const MoCatalogState *state, int kind, const char *identity);
+extern char *MoCatalogFingerprint(MoCatalogState *state);
 extern void MoCatalogFree(MoCatalogState *state);
 extern MoCatalogFilter *MoCatalogFilterGet(bool privileges, bool comments, int n,
 										   const int *kinds, char **patterns);
