@@ -14,11 +14,13 @@
 
 #include "common/hmac.h"
 #include "common/sha2.h"
+#include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -521,6 +523,7 @@ MoSlackBody(Jsonb *envelope)
 /* libcurl state of one request in flight; freed by ReleaseTransfer. */
 typedef struct MoTransfer
 {
+	dlist_node	node;			/* in the transfers list */
 	CURL	   *easy;
 	struct curl_slist *headers;
 	MoRequest  *req;
@@ -532,8 +535,8 @@ typedef struct MoTransfer
 /* The worker's multi handle (connection cache); NULL until first use. */
 static CURLM *multi = NULL;
 
-/* Transfers of the batch being sent, for cleanup after an error. */
-static MoTransfer *transfers = NULL;
+/* Transfers in flight (in TopMemoryContext), for cleanup after an error. */
+static dlist_head transfers = DLIST_STATIC_INIT(transfers);
 static int	ntransfers = 0;
 
 /* libcurl write callback: keeps the first bytes of the response for error messages. */
@@ -551,7 +554,7 @@ KeepResponse(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Removes a transfer from the multi handle and frees what libcurl allocated for it. */
+/* Removes a transfer from the multi handle and the list, and frees it and what libcurl allocated for it. */
 static void
 ReleaseTransfer(MoTransfer *t)
 {
@@ -567,6 +570,9 @@ ReleaseTransfer(MoTransfer *t)
 		curl_slist_free_all(t->headers);
 		t->headers = NULL;
 	}
+	dlist_delete(&t->node);
+	ntransfers--;
+	pfree(t);
 }
 
 /* Initialises libcurl once for the worker process (before any other thread could exist). */
@@ -580,21 +586,29 @@ MoHttpInit(void)
 }
 
 /*
- * Releases every transfer and the multi handle (after an error in the
- * worker, or at exit).  Safe to call at any time.
+ * Abandons every transfer in flight (their requests keep done = false) and
+ * releases the multi handle (after an error in the worker, or at exit).
+ * Safe to call at any time.
  */
 void
 MoHttpReset(void)
 {
-	for (int i = 0; i < ntransfers; i++)
-		ReleaseTransfer(&transfers[i]);
-	transfers = NULL;
-	ntransfers = 0;
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &transfers)
+		ReleaseTransfer(dlist_container(MoTransfer, node, iter.cur));
 	if (multi)
 	{
 		curl_multi_cleanup(multi);
 		multi = NULL;
 	}
+}
+
+/* Number of requests in flight. */
+int
+MoHttpInFlight(void)
+{
+	return ntransfers;
 }
 
 /* Appends a header line to list; on failure frees the list and returns NULL. */
@@ -674,9 +688,9 @@ ResponseSnippet(MoTransfer *t)
 	return s;
 }
 
-/* Records the outcome of a finished transfer in its request. */
+/* Records the outcome of a finished transfer in its request (in the current memory context). */
 static void
-FinishTransfer(MoTransfer *t, CURLcode rc)
+FinishTransferIn(MoTransfer *t, CURLcode rc)
 {
 	MoRequest  *req = t->req;
 	long		status = 0;
@@ -713,19 +727,38 @@ FinishTransfer(MoTransfer *t, CURLcode rc)
 	}
 }
 
+/* Records the outcome of a finished transfer in its request, allocated in the request's context. */
+static void
+FinishTransfer(MoTransfer *t, CURLcode rc)
+{
+	MemoryContext old = MemoryContextSwitchTo(t->req->cxt);
+
+	FinishTransferIn(t, rc);
+	MemoryContextSwitchTo(old);
+}
+
+/* Marks req done with an error of libcurl's set-up. */
+static void
+SetupFailed(MoRequest *req)
+{
+	req->done = true;
+	req->finished_at = GetCurrentTimestamp();
+	req->error = MemoryContextStrdup(req->cxt, "libcurl could not set up the request");
+}
+
 /*
- * Sends the requests (HTTP POST) concurrently with the libcurl multi
- * interface and fills in each outcome.  No transaction may be open.
- * stop() is polled about every 100 ms: when it returns true the batch is
- * abandoned and unfinished requests keep done = false.  Redirects are
- * followed (at most 3, http/https only) unless an allow-list is set, since
- * a redirect could lead outside it.
+ * Starts the HTTP POST of req on the worker's multi handle; it runs while
+ * MoHttpRun() is called, concurrently with the others in flight, and its
+ * outcome is filled in when it finishes.  req (and its strings) must stay
+ * allocated until then or until MoHttpReset().  Redirects are followed (at
+ * most 3, http/https only) unless an allow-list is set, since a redirect
+ * could lead outside it.  A request libcurl cannot set up is done at once.
  */
 void
-MoHttpSend(MoRequest *requests, int n, bool (*stop) (void))
+MoHttpStart(MoRequest *req)
 {
 	bool		follow = (mo_allowed_urls == NULL || mo_allowed_urls[0] == '\0');
-	int			running = 0;
+	MoTransfer *t;
 
 	if (multi == NULL)
 	{
@@ -733,63 +766,59 @@ MoHttpSend(MoRequest *requests, int n, bool (*stop) (void))
 		if (multi == NULL)
 			elog(ERROR, "could not initialise libcurl");
 	}
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) mo_max_connections);
-	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) mo_max_connections);
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) mo_max_connections);
+	/* concurrency is the worker's business (per channel); keep the connections it uses alive */
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) Max(mo_batch_size, mo_max_connections));
 
-	transfers = palloc0(sizeof(MoTransfer) * n);
-	ntransfers = n;
-	PG_TRY();
+	t = MemoryContextAllocZero(TopMemoryContext, sizeof(MoTransfer));
+	t->req = req;
+	dlist_push_tail(&transfers, &t->node);
+	ntransfers++;
+	if (!PrepareTransfer(t, follow) || curl_multi_add_handle(multi, t->easy) != CURLM_OK)
 	{
-		for (int i = 0; i < n; i++)
-		{
-			MoTransfer *t = &transfers[i];
-
-			t->req = &requests[i];
-			if (!PrepareTransfer(t, follow) || curl_multi_add_handle(multi, t->easy) != CURLM_OK)
-			{
-				ReleaseTransfer(t);
-				t->req->done = true;
-				t->req->finished_at = GetCurrentTimestamp();
-				t->req->error = pstrdup("libcurl could not set up the request");
-			}
-		}
-
-		for (;;)
-		{
-			CURLMsg    *msg;
-			int			queued;
-			CURLMcode	mc = curl_multi_perform(multi, &running);
-
-			if (mc != CURLM_OK)
-				elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
-			while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
-			{
-				MoTransfer *t = NULL;
-
-				if (msg->msg != CURLMSG_DONE)
-					continue;
-				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
-				FinishTransfer(t, msg->data.result);
-				ReleaseTransfer(t);
-			}
-			if (running == 0)
-				break;
-			CHECK_FOR_INTERRUPTS();
-			if (stop && stop())
-				break;
-			mc = curl_multi_poll(multi, NULL, 0, 100, NULL);
-			if (mc != CURLM_OK)
-				elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
-		}
+		ReleaseTransfer(t);
+		SetupFailed(req);
 	}
-	PG_FINALLY();
+}
+
+/*
+ * Drives the transfers in flight: waits up to timeout_ms for one of them to
+ * make progress, and fills in the outcome of each request that finished.
+ * Returns how many finished.  No transaction may be open.
+ */
+int
+MoHttpRun(long timeout_ms)
+{
+	int			running = 0;
+	int			finished = 0;
+	CURLMsg    *msg;
+	int			queued;
+	CURLMcode	mc;
+
+	if (multi == NULL || ntransfers == 0)
+		return 0;
+	for (int round = 0; round < 2; round++)
 	{
-		for (int i = 0; i < ntransfers; i++)
-			ReleaseTransfer(&transfers[i]);
-		pfree(transfers);
-		transfers = NULL;
-		ntransfers = 0;
+		mc = curl_multi_perform(multi, &running);
+		if (mc != CURLM_OK)
+			elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
+		while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
+		{
+			MoTransfer *t = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+			FinishTransfer(t, msg->data.result);
+			ReleaseTransfer(t);
+			finished++;
+		}
+		if (finished > 0 || running == 0 || timeout_ms <= 0 || round == 1)
+			break;
+		mc = curl_multi_poll(multi, NULL, 0, (int) Min(timeout_ms, INT_MAX), NULL);
+		if (mc != CURLM_OK)
+			elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
 	}
-	PG_END_TRY();
+	return finished;
 }
