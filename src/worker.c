@@ -1172,15 +1172,36 @@ MakeArray(Datum *values, bool *nulls, int n, Oid type)
 typedef struct MoDelivery
 {
 	dlist_node	node;
+	TimestampTz done_at;		/* when its outcome became known (0: not yet) */
 	MoRequest	req;
 } MoDelivery;
 
-/* Claimed deliveries: in flight or done and not recorded yet. */
+/* Claimed deliveries, in claim order: waiting for a connection, in flight, or done and not recorded. */
 static dlist_head deliveries = DLIST_STATIC_INIT(deliveries);
 static int	ndeliveries = 0;
 
 /* The worker lost track of its claims (an error): release them before the next claim. */
 static bool release_claims = false;
+
+/* Done deliveries are recorded at the latest this long after they finished (ms). */
+#define MO_RECORD_DELAY_MS	100
+
+/* Claimed deliveries of one channel, by state. */
+typedef struct MoChannelTally
+{
+	const char *channel;
+	int			held;			/* claimed, not recorded */
+	int			running;		/* in flight */
+	int			claimed;		/* claimed by this round's claim */
+} MoChannelTally;
+
+/* The tallies of every channel with claimed deliveries (in LoopContext). */
+typedef struct MoTallies
+{
+	MoChannelTally *items;
+	int			n;
+	int			size;
+} MoTallies;
 
 /* Frees a delivery (its request's context). */
 static void
@@ -1203,30 +1224,50 @@ DropDeliveries(void)
 	release_claims = true;
 }
 
-/* Number of claimed deliveries of a channel. */
-static int
-ChannelBusy(const char *channel)
+/* The tally of a channel, added when new. */
+static MoChannelTally *
+TallyOf(MoTallies *tallies, const char *channel)
+{
+	for (int i = 0; i < tallies->n; i++)
+		if (strcmp(tallies->items[i].channel, channel) == 0)
+			return &tallies->items[i];
+	if (tallies->n == tallies->size)
+	{
+		tallies->size *= 2;
+		tallies->items = repalloc(tallies->items, sizeof(MoChannelTally) * tallies->size);
+	}
+	memset(&tallies->items[tallies->n], 0, sizeof(MoChannelTally));
+	tallies->items[tallies->n].channel = channel;
+	return &tallies->items[tallies->n++];
+}
+
+/* Counts the claimed deliveries per channel (in the current memory context). */
+static void
+TallyDeliveries(MoTallies *tallies)
 {
 	dlist_iter	iter;
-	int			n = 0;
 
+	tallies->n = 0;
+	tallies->size = 8;
+	tallies->items = palloc(sizeof(MoChannelTally) * tallies->size);
 	dlist_foreach(iter, &deliveries)
 	{
-		MoDelivery *d = dlist_container(MoDelivery, node, iter.cur);
+		MoRequest  *req = &dlist_container(MoDelivery, node, iter.cur)->req;
+		MoChannelTally *t = TallyOf(tallies, req->channel);
 
-		if (strcmp(d->req.channel, channel) == 0)
-			n++;
+		t->held++;
+		if (req->started && !req->done)
+			t->running++;
 	}
-	return n;
 }
 
 /*
  * Records the outcomes of the done deliveries in the open transaction and
- * frees them.  Returns how many were recorded; counts the sent ones in
- * *nsent and the latest delivery time in *last_sent, and keeps the last
- * failure in *failure (palloc'd in the current context).
+ * frees them.  Counts the sent ones in *nsent and the latest delivery time
+ * in *last_sent, and keeps the last failure in *failure (palloc'd in the
+ * current context).
  */
-static int
+static void
 RecordOutcomes(int *nsent, TimestampTz *last_sent, char **failure)
 {
 	dlist_iter	iter;
@@ -1278,7 +1319,7 @@ RecordOutcomes(int *nsent, TimestampTz *last_sent, char **failure)
 		m++;
 	}
 	if (m == 0)
-		return 0;
+		return;
 
 #define MO_ARRAY_ARG(vals, nls, type, arrtype) \
 	do { rargs.types[rargs.n] = (arrtype); \
@@ -1291,7 +1332,6 @@ RecordOutcomes(int *nsent, TimestampTz *last_sent, char **failure)
 	MO_ARRAY_ARG(delays, nonulls, FLOAT8OID, FLOAT8ARRAYOID);
 	MO_ARRAY_ARG(finished, nonulls, TIMESTAMPTZOID, TIMESTAMPTZARRAYOID);
 #undef MO_ARRAY_ARG
-	/* only rows still claimed by this worker: a row dropped or redelivered meanwhile is left alone */
 	MoSpiExec("UPDATE migrate_ops.outbox o"
 			  "   SET state = r.state, last_status = r.status,"
 			  "       last_error = CASE WHEN r.state OPERATOR(pg_catalog.=) 'sent'"
@@ -1312,53 +1352,42 @@ RecordOutcomes(int *nsent, TimestampTz *last_sent, char **failure)
 		if (d->req.done)
 			FreeDelivery(d);
 	}
-	return m;
 }
 
 /*
- * Claims up to room due deliveries in the open transaction, at most
- * migrate_ops.max_connections per channel counting those already claimed,
- * so that a channel whose receiver hangs cannot take the others' turn.
- * Channels are enumerated from the pending rows (a loose index scan), so a
- * row whose channel is gone is claimed too (and dies).  Returns how many
- * were claimed; they are appended to the deliveries, not started yet.
+ * Claims due deliveries in the open transaction: for each channel with
+ * pending rows, up to migrate_ops.batch_size held at a time (counting those
+ * already held, tallied in tallies[0..ntallies)).  Channels are enumerated
+ * from the pending rows (a loose index scan), so a row whose channel is
+ * gone is claimed too (and dies).  The claimed deliveries are appended to
+ * the list, not started.  Returns true when some channel got all it asked
+ * for (more may be due).
  */
-static int
-ClaimDeliveries(int room)
+static bool
+ClaimDeliveries(MoTallies *tallies)
 {
 	MoArgs		args = {0};
 	char	   *lease;
-	int			nbusy = 0;
-	Datum	   *names = palloc(sizeof(Datum) * Max(ndeliveries, 1));
-	Datum	   *counts = palloc(sizeof(Datum) * Max(ndeliveries, 1));
-	bool	   *nonulls = palloc0(sizeof(bool) * Max(ndeliveries, 1));
-	dlist_iter	iter;
+	Datum	   *names = palloc(sizeof(Datum) * (tallies->n + 1));
+	Datum	   *counts = palloc(sizeof(Datum) * (tallies->n + 1));
+	bool	   *nonulls = palloc0(sizeof(bool) * (tallies->n + 1));
 	int			n;
+	int			nheld = tallies->n;
+	bool		full = false;
 
-	/* the channels with deliveries in flight, and how many */
-	dlist_foreach(iter, &deliveries)
+	for (int i = 0; i < nheld; i++)
 	{
-		MoDelivery *d = dlist_container(MoDelivery, node, iter.cur);
-		bool		seen = false;
-
-		for (int i = 0; i < nbusy && !seen; i++)
-			seen = strcmp(TextDatumGetCString(names[i]), d->req.channel) == 0;
-		if (seen)
-			continue;
-		names[nbusy] = CStringGetTextDatum(d->req.channel);
-		counts[nbusy] = Int32GetDatum(ChannelBusy(d->req.channel));
-		nbusy++;
+		names[i] = CStringGetTextDatum(tallies->items[i].channel);
+		counts[i] = Int32GetDatum(tallies->items[i].held);
 	}
-
 	lease = psprintf("%d ms", mo_request_timeout * 2 + mo_connect_timeout + 30000);
-	MoArgInt4(&args, room);
 	MoArgText(&args, lease);
-	MoArgInt4(&args, mo_max_connections);
+	MoArgInt4(&args, mo_batch_size);
 	args.types[args.n] = TEXTARRAYOID;
-	args.values[args.n] = MakeArray(names, nonulls, nbusy, TEXTOID);
+	args.values[args.n] = MakeArray(names, nonulls, nheld, TEXTOID);
 	args.nulls[args.n++] = ' ';
 	args.types[args.n] = INT4ARRAYOID;
-	args.values[args.n] = MakeArray(counts, nonulls, nbusy, INT4OID);
+	args.values[args.n] = MakeArray(counts, nonulls, nheld, INT4OID);
 	args.nulls[args.n++] = ' ';
 	MoSpiExec("WITH RECURSIVE chans AS ("
 			  "  (SELECT o.channel FROM migrate_ops.outbox o"
@@ -1370,29 +1399,27 @@ ClaimDeliveries(int room)
 			  "           ORDER BY o.channel LIMIT 1)"
 			  "    FROM chans WHERE chans.channel IS NOT NULL),"
 			  " c AS ("
-			  "  SELECT d.id, d.next_attempt_at, ch.kind, ch.url, ch.secret"
+			  "  SELECT d.id, ch.kind, ch.url, ch.secret"
 			  "    FROM chans"
 			  "    LEFT JOIN migrate_ops.channels ch ON ch.name OPERATOR(pg_catalog.=) chans.channel"
-			  "    LEFT JOIN ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]),"
-			  "                         pg_catalog.unnest($5::pg_catalog.int4[])) AS b(channel, n)"
+			  "    LEFT JOIN ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]),"
+			  "                         pg_catalog.unnest($4::pg_catalog.int4[])) AS b(channel, n)"
 			  "           ON b.channel OPERATOR(pg_catalog.=) chans.channel"
 			  "   CROSS JOIN LATERAL ("
-			  "     SELECT o.id, o.next_attempt_at FROM migrate_ops.outbox o"
+			  "     SELECT o.id FROM migrate_ops.outbox o"
 			  "      WHERE o.channel OPERATOR(pg_catalog.=) chans.channel"
 			  "        AND o.state OPERATOR(pg_catalog.=) 'pending'"
-			  "        AND (o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+			  "        AND ((o.claimed_by IS NULL AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())"
 			  /* a claim by another process is stale (a restored dump, a pid from before a restart) */
 			  "             OR o.claimed_by OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
 			  "      ORDER BY o.next_attempt_at, o.id"
-			  "      LIMIT GREATEST($3 OPERATOR(pg_catalog.-) COALESCE(b.n, 0), 0)"
+			  "      LIMIT GREATEST($2 OPERATOR(pg_catalog.-) COALESCE(b.n, 0), 0)"
 			  "      FOR UPDATE OF o SKIP LOCKED) d"
-			  "   WHERE chans.channel IS NOT NULL AND ch.enabled IS NOT FALSE"
-			  "   ORDER BY d.next_attempt_at, d.id"
-			  "   LIMIT $1)"
+			  "   WHERE chans.channel IS NOT NULL AND ch.enabled IS NOT FALSE)"
 			  " UPDATE migrate_ops.outbox o"
 			  "    SET attempts = o.attempts OPERATOR(pg_catalog.+) 1,"
 			  "        claimed_by = pg_catalog.pg_backend_pid(),"
-			  "        next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) $2::pg_catalog.interval"
+			  "        next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) $1::pg_catalog.interval"
 			  "   FROM c WHERE o.id OPERATOR(pg_catalog.=) c.id"
 			  " RETURNING o.id, o.event_id, o.channel, o.payload, o.attempts, c.kind, c.url, c.secret", &args);
 	n = (int) SPI_processed;
@@ -1411,6 +1438,7 @@ ClaimDeliveries(int room)
 		Jsonb	   *payload = DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull));
 		char	   *kind = SPI_getvalue(tup, desc, 6);
 		char	   *secret = SPI_getvalue(tup, desc, 8);
+		MoChannelTally *t;
 
 		req->cxt = cxt;
 		req->outbox_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -1441,88 +1469,126 @@ ClaimDeliveries(int room)
 			if (secret)
 				req->signature = psprintf("sha256=%s", MoHmacSha256Hex(secret, req->body, strlen(req->body)));
 		}
-		if (secret)
-			pfree(secret);		/* keep the secret no longer than needed */
+		if (req->done)
+			d->done_at = GetCurrentTimestamp();
 		MemoryContextSwitchTo(old);
+
+		t = TallyOf(tallies, req->channel);
+		t->held++;
+		t->claimed++;
 	}
-	return n;
+	for (int i = 0; i < tallies->n; i++)
+		if (tallies->items[i].claimed > 0 && tallies->items[i].held >= mo_batch_size)
+			full = true;
+	return full;
+}
+
+/* Starts the claimed deliveries that may start: up to migrate_ops.max_connections in flight per channel. */
+static void
+StartDeliveries(MoTallies *tallies)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &deliveries)
+	{
+		MoRequest  *req = &dlist_container(MoDelivery, node, iter.cur)->req;
+		MoChannelTally *t;
+
+		if (req->started || req->done)
+			continue;
+		t = TallyOf(tallies, req->channel);
+		if (t->running >= mo_max_connections)
+			continue;
+		req->started = true;
+		t->running++;
+		MoHttpStart(req);
+	}
 }
 
 /*
- * One round of delivery: collects the requests that finished, and in one
- * short transaction records their outcomes and (when asked) claims more
- * due rows, then starts those with no transaction open.  A delivery is
- * claimed when a worker connection for its channel is free; the HTTP
- * requests of all channels run concurrently and each one's outcome is
- * recorded as soon as it is known, so a receiver that hangs holds up only
- * its own channel (up to migrate_ops.request_timeout).  Returns true when
- * more may be due now.
+ * One round of delivery.  Notes the requests that finished; records their
+ * outcomes and claims more due rows, in one short transaction, when asked
+ * to claim (a commit woke the worker, a retry is due), when half a batch is
+ * done, when nothing is left in flight, or when an outcome has waited
+ * MO_RECORD_DELAY_MS; then starts, with no transaction open, what may
+ * start.  Each channel has its own queue of at most migrate_ops.batch_size
+ * claimed rows and migrate_ops.max_connections requests in flight, and the
+ * requests of all channels run concurrently, so a receiver that hangs holds
+ * up only its own channel.  While quiesce (a scan or pruning is due) nothing
+ * is claimed or started.  Returns true when it claimed (or tried to).
  */
 static bool
 DeliveryStep(bool want_claim, bool quiesce)
 {
-	int			room;
+	MoTallies	tallies;
 	int			ndone = 0;
-	int			claimed = 0;
 	int			nsent = 0;
+	bool		more = false;
+	bool		record;
 	bool		claim;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz oldest = 0;
 	TimestampTz last_sent = 0;
 	char	   *failure = NULL;
 	dlist_iter	iter;
 
 	dlist_foreach(iter, &deliveries)
-		if (dlist_container(MoDelivery, node, iter.cur)->req.done)
-			ndone++;
-	/* a finished request frees a connection of its channel: claim again */
-	room = Max(mo_batch_size - (ndeliveries - ndone), 0);
-	claim = !quiesce && room > 0 && (want_claim || ndone > 0 || release_claims);
-	if (ndone == 0 && !claim)
-		return false;
-
-	BeginWork("migrate_ops: delivering");
-	if (release_claims && claim)
-	{
-		/* rows an error made this worker lose track of: due again now */
-		MoSpiExec("UPDATE migrate_ops.outbox SET claimed_by = NULL, next_attempt_at = pg_catalog.now()"
-				  " WHERE state OPERATOR(pg_catalog.=) 'pending'"
-				  "   AND claimed_by OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()", NULL);
-		release_claims = false;
-	}
-	if (ndone > 0)
-		(void) RecordOutcomes(&nsent, &last_sent, &failure);
-	if (claim)
-		claimed = ClaimDeliveries(room);
-	RefreshOutboxState(claim && claimed < room);
-	EndWork();
-	MemoryContextSwitchTo(LoopContext);
-
-	/* start the new requests (those already done are recorded next round) */
-	dlist_foreach(iter, &deliveries)
 	{
 		MoDelivery *d = dlist_container(MoDelivery, node, iter.cur);
 
-		if (d->req.body != NULL && !d->req.done && !d->req.started)
+		if (!d->req.done)
+			continue;
+		if (d->done_at == 0)
+			d->done_at = now;
+		if (oldest == 0 || d->done_at < oldest)
+			oldest = d->done_at;
+		ndone++;
+	}
+	record = ndone > 0 &&
+		(ndone >= Max(mo_batch_size / 2, 1) || ndone == ndeliveries ||
+		 TimestampDifferenceExceeds(oldest, now, MO_RECORD_DELAY_MS));
+	claim = !quiesce && (want_claim || release_claims || record);
+
+	if (record || claim)
+	{
+		BeginWork("migrate_ops: delivering");
+		if (claim && release_claims)
 		{
-			d->req.started = true;
-			MoHttpStart(&d->req);
+			/* rows an error made this worker lose track of: due again now */
+			MoSpiExec("UPDATE migrate_ops.outbox SET claimed_by = NULL, next_attempt_at = pg_catalog.now()"
+					  " WHERE state OPERATOR(pg_catalog.=) 'pending'"
+					  "   AND claimed_by OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()", NULL);
+			release_claims = false;
 		}
+		if (record)
+			RecordOutcomes(&nsent, &last_sent, &failure);
+		if (claim)
+		{
+			MemoryContext old = MemoryContextSwitchTo(LoopContext);
+
+			TallyDeliveries(&tallies);
+			MemoryContextSwitchTo(old);
+			more = ClaimDeliveries(&tallies);
+		}
+		RefreshOutboxState(claim && !more);
+		EndWork();
+		MemoryContextSwitchTo(LoopContext);
+
+		LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
+		my_slot->delivered += nsent;
+		if (last_sent)
+			my_slot->last_delivery_at = last_sent;
+		if (failure)
+			SetSlotError(my_slot, failure);
+		LWLockRelease(mo_shared->lock);
 	}
 
-	LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
-	my_slot->delivered += nsent;
-	if (last_sent)
-		my_slot->last_delivery_at = last_sent;
-	if (failure)
-		SetSlotError(my_slot, failure);
-	LWLockRelease(mo_shared->lock);
-
-	/* a full claim leaves more due; one already done needs recording */
-	if (claim && claimed == room)
-		return true;
-	dlist_foreach(iter, &deliveries)
-		if (dlist_container(MoDelivery, node, iter.cur)->req.done)
-			return true;
-	return false;
+	if (!quiesce && ndeliveries > 0)
+	{
+		TallyDeliveries(&tallies);
+		StartDeliveries(&tallies);
+	}
+	return claim;
 }
 
 /* Runs migrate_ops.scan() (when this version of the schema has it) with a short lock_timeout. */
@@ -1828,7 +1894,6 @@ MoWorkerMain(Datum arg)
 		bool		scan_due;
 		bool		prune_due;
 		bool		quiesce;
-		bool		more;
 
 		/* transactions end in TopMemoryContext: keep loop garbage in a context reset here */
 		MemoryContextSwitchTo(LoopContext);
@@ -1866,11 +1931,11 @@ MoWorkerMain(Datum arg)
 		quiesce = scan_due || prune_due;
 		if (deliver_now || ndeliveries > 0)
 			activity = true;
-		more = DeliveryStep(deliver_now, quiesce);
-		deliver_now = more || (deliver_now && quiesce);
+		if (DeliveryStep(deliver_now, quiesce))
+			deliver_now = false;
 
 		now = GetCurrentTimestamp();
-		if (scan_due && ndeliveries == 0)
+		if (scan_due && MoHttpInFlight() == 0)
 		{
 			scan_base = now;
 			ScheduleScan();
@@ -1887,7 +1952,7 @@ MoWorkerMain(Datum arg)
 		}
 
 		now = GetCurrentTimestamp();
-		if (prune_due && ndeliveries == 0)
+		if (prune_due && MoHttpInFlight() == 0)
 		{
 			activity = false;
 			last_prune = now;
@@ -1905,10 +1970,11 @@ MoWorkerMain(Datum arg)
 				ResetLatch(MyLatch);
 				continue;
 			}
-			(void) MoHttpRun(more && !quiesce ? 0 : MO_POLL_MS);
+			(void) MoHttpRun(MO_POLL_MS);
 			continue;
 		}
-		if (more)
+		/* claimed deliveries waiting for the next round (to start, or to be recorded) */
+		if (ndeliveries > 0)
 			continue;
 
 		/* sleep until woken, or the next retry, scan, stale backup or pruning (only after activity) */
