@@ -102,6 +102,9 @@ int			mo_retention = 30 * 24 * 3600;
 /* While requests are in flight, the worker looks for new events and timers this often (ms). */
 #define MO_POLL_MS			20
 
+/* A due scan or pruning waits at most this long (ms) for the requests in flight. */
+#define MO_QUIESCE_MS		1000
+
 /* Worker restart delays after an unexpected exit: 1 s doubling to 60 s. */
 #define MO_RESTART_MIN_MS	1000
 #define MO_RESTART_MAX_MS	60000
@@ -1001,6 +1004,7 @@ static TimestampTz last_counts = 0;
 static TimestampTz next_backup_check = 0;	/* when the newest backup goes stale (0: none) */
 static bool backup_check_now = true;	/* at start, on a wake and after a scan */
 static bool activity = true;	/* something happened since the last pruning */
+static TimestampTz quiesce_start = 0;	/* since when a scan or pruning waits for requests */
 
 /* Worker exit: leaves the slot (with the exit reason already set) and wakes the launcher. */
 static void
@@ -1264,8 +1268,8 @@ TallyDeliveries(MoTallies *tallies)
 /*
  * Records the outcomes of the done deliveries in the open transaction and
  * frees them.  Counts the sent ones in *nsent and the latest delivery time
- * in *last_sent, and keeps the last failure in *failure (palloc'd in the
- * current context).
+ * in *last_sent, and keeps the last failure in *failure (in LoopContext: it
+ * outlives the transaction).
  */
 static void
 RecordOutcomes(int *nsent, TimestampTz *last_sent, char **failure)
@@ -1307,7 +1311,9 @@ RecordOutcomes(int *nsent, TimestampTz *last_sent, char **failure)
 			delay = RetryDelayMs(req->attempts, req->retry_after);
 		}
 		if (!req->ok && req->error)
-			*failure = psprintf("delivery to channel \"%s\" failed: %s", req->channel, req->error);
+			*failure = MemoryContextStrdup(LoopContext,
+										   psprintf("delivery to channel \"%s\" failed: %s",
+													req->channel, req->error));
 		ids[m] = Int64GetDatum(req->outbox_id);
 		states[m] = CStringGetTextDatum(state);
 		statuses[m] = Int32GetDatum(req->status);
@@ -1894,6 +1900,7 @@ MoWorkerMain(Datum arg)
 		bool		scan_due;
 		bool		prune_due;
 		bool		quiesce;
+		bool		quiet;
 
 		/* transactions end in TopMemoryContext: keep loop garbage in a context reset here */
 		MemoryContextSwitchTo(LoopContext);
@@ -1922,20 +1929,28 @@ MoWorkerMain(Datum arg)
 		}
 
 		/*
-		 * A scan or pruning that is due waits for the requests in flight
-		 * (which could otherwise time out while it runs): no new claims
-		 * meanwhile.
+		 * A scan or pruning that is due first lets the requests in flight
+		 * finish (they make no progress while it runs), with no new claims
+		 * meanwhile, for at most MO_QUIESCE_MS: requests still running then
+		 * are slow ones, and a receiver that hangs must not hold up the
+		 * scan, nor the other channels for long.
 		 */
 		scan_due = next_scan != 0 && next_scan <= now;
 		prune_due = mo_retention > 0 && activity && next_prune <= now;
 		quiesce = scan_due || prune_due;
+		if (!quiesce)
+			quiesce_start = 0;
+		else if (quiesce_start == 0)
+			quiesce_start = now;
+		quiet = MoHttpInFlight() == 0 ||
+			(quiesce && TimestampDifferenceExceeds(quiesce_start, now, MO_QUIESCE_MS));
 		if (deliver_now || ndeliveries > 0)
 			activity = true;
 		if (DeliveryStep(deliver_now, quiesce))
 			deliver_now = false;
 
 		now = GetCurrentTimestamp();
-		if (scan_due && MoHttpInFlight() == 0)
+		if (scan_due && quiet)
 		{
 			scan_base = now;
 			ScheduleScan();
@@ -1952,7 +1967,7 @@ MoWorkerMain(Datum arg)
 		}
 
 		now = GetCurrentTimestamp();
-		if (prune_due && MoHttpInFlight() == 0)
+		if (prune_due && quiet)
 		{
 			activity = false;
 			last_prune = now;

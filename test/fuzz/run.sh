@@ -58,7 +58,7 @@ LDFLAGS_SL=-fsanitize=address -shared-libasan -Wl,-Bsymbolic -Wl,--whole-archive
 # (-Bsymbolic: the library's coverage callbacks must reach the libFuzzer linked
 # into it, not the ASan runtime's no-op defaults, which the preload puts first)
 export MO_EXTRA_CFLAGS="-Wno-ignored-attributes -fsanitize=fuzzer-no-link,address"
-export MO_SERVER_WRAPPER="env LD_PRELOAD=$(asan_preload "$runtime") ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/asan"
+export MO_SERVER_ENV="LD_PRELOAD=$(asan_preload "$runtime") ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/asan"
 
 found=0
 finish() {

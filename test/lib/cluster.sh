@@ -34,12 +34,17 @@ mo_install_deps() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Runs a command as the cluster's owner (postgres when we are root).
+# Runs a command as the cluster's owner (postgres when we are root).  pg_ctl
+# and postgres get MO_SERVER_ENV's assignments (an LD_PRELOADed sanitizer
+# runtime: test/memcheck, test/fuzz), so that every server the tests start
+# or restart has them.
 mo_as_owner() {
+    local env=()
+    case ${1##*/} in pg_ctl|postgres) [ -n "${MO_SERVER_ENV:-}" ] && read -r -a env <<<"$MO_SERVER_ENV";; esac
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        runuser -u postgres -- env "${env[@]}" "$@"
     else
-        "$@"
+        env "${env[@]}" "$@"
     fi
 }
 
@@ -109,7 +114,7 @@ mo_cluster_start() {
         for line in "$@"; do echo "$line"; done
     } >>"$MO_DATA/postgresql.conf"
     if [ -n "${MO_SERVER_WRAPPER:-}" ]; then
-        # the postmaster under a wrapper (valgrind, an LD_PRELOADed sanitizer runtime: test/memcheck)
+        # the postmaster under a wrapper (valgrind: test/memcheck/valgrind.sh)
         mo_as_owner bash -c "exec $MO_SERVER_WRAPPER '$MO_BIN/postgres' -D '$MO_DATA'" >>"$MO_LOG" 2>&1 </dev/null &
         local i
         for i in $(seq 600); do

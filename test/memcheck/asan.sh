@@ -48,7 +48,7 @@ with_llvm=no
 CFLAGS=-O1 -g -fno-omit-frame-pointer
 LDFLAGS_SL=-fsanitize=address -shared-libasan"
 export MO_EXTRA_CFLAGS="-Wno-ignored-attributes -fsanitize=address"
-export MO_SERVER_WRAPPER="env LD_PRELOAD=$(asan_preload "$runtime") \
+export MO_SERVER_ENV="LD_PRELOAD=$(asan_preload "$runtime") \
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/asan:print_suppressions=0"
 
 rc=0
