@@ -14,6 +14,8 @@
 # backend that died (with its input, kept under the work directory, which is
 # then left for a look); exits non-zero when there was one.  FUZZ_KEEP=1
 # keeps the work directory (and the grown corpus) in any case.
+# FUZZ_SELFTEST=1 plants a heap overflow (fuzz_target.c) and a seed that
+# reaches it: the run must then report a finding.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -57,7 +59,7 @@ CFLAGS=-O1 -g -fno-omit-frame-pointer
 LDFLAGS_SL=-fsanitize=address -shared-libasan -Wl,-Bsymbolic -Wl,--whole-archive $fuzzer -Wl,--no-whole-archive -lstdc++"
 # (-Bsymbolic: the library's coverage callbacks must reach the libFuzzer linked
 # into it, not the ASan runtime's no-op defaults, which the preload puts first)
-export MO_EXTRA_CFLAGS="-Wno-ignored-attributes -fsanitize=fuzzer-no-link,address"
+export MO_EXTRA_CFLAGS="-Wno-ignored-attributes -fsanitize=fuzzer-no-link,address${FUZZ_SELFTEST:+ -DMO_FUZZ_SELFTEST}"
 export MO_SERVER_ENV="LD_PRELOAD=$(asan_preload "$runtime") ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/asan"
 
 found=0
@@ -82,6 +84,7 @@ CREATE FUNCTION public.migrate_ops_fuzz(text, text[]) RETURNS integer
 GRANT EXECUTE ON FUNCTION public.migrate_ops_fuzz(text, text[]) TO fuzzer;
 SQL
 mo_psql -At -d $db -c "SELECT word FROM pg_get_keywords()" | python3 "$here/seeds.py" "$root" "$work/seeds" "$work/sql.dict"
+[ -n "${FUZZ_SELFTEST:-}" ] && printf 'SELECT 1; -- fuzz-selftest' >"$work/seeds/selftest"
 
 for mode in $modes; do
     mkdir -p "$work/corpus-$mode"
