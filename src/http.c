@@ -18,6 +18,8 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -539,6 +541,58 @@ static CURLM *multi = NULL;
 static dlist_head transfers = DLIST_STATIC_INIT(transfers);
 static int	ntransfers = 0;
 
+/* A socket libcurl wants watched, and for what (CURL_POLL_IN, _OUT or _INOUT). */
+typedef struct MoSocket
+{
+	curl_socket_t fd;
+	int			what;
+} MoSocket;
+
+/*
+ * The sockets of the multi handle, kept by WatchSocket(); malloc'd, since a
+ * libcurl callback must not raise an error.
+ */
+static MoSocket *sockets = NULL;
+static int	nsockets = 0;
+static int	maxsockets = 0;
+
+/* libcurl socket callback: records what to wait for on fd, or forgets it. */
+static int
+WatchSocket(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp)
+{
+	int			i;
+
+	(void) easy;
+	(void) clientp;
+	(void) socketp;
+	for (i = 0; i < nsockets; i++)
+		if (sockets[i].fd == fd)
+			break;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < nsockets)
+			sockets[i] = sockets[--nsockets];
+		return 0;
+	}
+	if (i == nsockets)
+	{
+		if (nsockets == maxsockets)
+		{
+			int			grown_max = Max(16, maxsockets * 2);
+			MoSocket   *grown = realloc(sockets, sizeof(MoSocket) * grown_max);
+
+			if (grown == NULL)
+				return -1;		/* libcurl fails the transfer */
+			sockets = grown;
+			maxsockets = grown_max;
+		}
+		sockets[nsockets].fd = fd;
+		nsockets++;
+	}
+	sockets[i].what = what;
+	return 0;
+}
+
 /* libcurl write callback: keeps the first bytes of the response for error messages. */
 static size_t
 KeepResponse(char *data, size_t size, size_t nmemb, void *userdata)
@@ -602,6 +656,7 @@ MoHttpReset(void)
 		curl_multi_cleanup(multi);
 		multi = NULL;
 	}
+	nsockets = 0;
 }
 
 /* Number of requests in flight. */
@@ -765,6 +820,7 @@ MoHttpStart(MoRequest *req)
 		multi = curl_multi_init();
 		if (multi == NULL)
 			elog(ERROR, "could not initialise libcurl");
+		curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, WatchSocket);
 	}
 	/* concurrency is the worker's business (per channel); keep the connections it uses alive */
 	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
@@ -782,43 +838,147 @@ MoHttpStart(MoRequest *req)
 	}
 }
 
+/* Collects the transfers libcurl finished and fills in their requests' outcomes; returns how many. */
+static int
+CollectFinished(void)
+{
+	CURLMsg    *msg;
+	int			queued;
+	int			finished = 0;
+
+	while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
+	{
+		MoTransfer *t = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+		FinishTransfer(t, msg->data.result);
+		ReleaseTransfer(t);
+		finished++;
+	}
+	return finished;
+}
+
 /*
- * Drives the transfers in flight: waits up to timeout_ms for one of them to
- * make progress, and fills in the outcome of each request that finished.
- * Returns how many finished.  No transaction may be open.
+ * Runs what libcurl has to do for one socket that is ready (fd, with
+ * CURL_CSELECT_* bits), or, with CURL_SOCKET_TIMEOUT, for its timers
+ * (transfers just added, timeouts, retries of a connection).
+ */
+static void
+SocketAction(curl_socket_t fd, int mask)
+{
+	int			running = 0;
+	CURLMcode	mc = curl_multi_socket_action(multi, fd, mask, &running);
+
+	if (mc != CURLM_OK)
+		elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
+}
+
+/* Runs libcurl's timers when they are due (curl_multi_timeout() says 0). */
+static void
+RunDueTimers(void)
+{
+	long		ms = -1;
+
+	if (curl_multi_timeout(multi, &ms) == CURLM_OK && ms == 0)
+		SocketAction(CURL_SOCKET_TIMEOUT, 0);
+}
+
+/*
+ * Waits on a WaitEventSet of the latch, postmaster death and the sockets
+ * libcurl watches, for at most timeout_ms; returns the number of events
+ * stored in events (at most nevents, which counts them all).
+ */
+static int
+WaitOnSockets(long timeout_ms, WaitEvent *events, int nevents)
+{
+	volatile long wait_ms = timeout_ms;
+	volatile int nready = 0;
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+
+	PG_TRY();
+	{
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int i = 0; i < nsockets; i++)
+		{
+			uint32		wanted = 0;
+
+			if (sockets[i].what & CURL_POLL_IN)
+				wanted |= WL_SOCKET_READABLE;
+			if (sockets[i].what & CURL_POLL_OUT)
+				wanted |= WL_SOCKET_WRITEABLE;
+			if (wanted != 0)
+				AddWaitEventToSet(set, wanted, sockets[i].fd, NULL, NULL);
+		}
+		nready = WaitEventSetWait(set, wait_ms, events, nevents, PG_WAIT_EXTENSION);
+	}
+	PG_FINALLY();
+	{
+		/* closes its epoll descriptor, also after an error */
+		FreeWaitEventSet(set);
+	}
+	PG_END_TRY();
+	return nready;
+}
+
+/*
+ * Sleeps until one of the sockets libcurl watches is ready (it tells which,
+ * and for what, through WatchSocket()), libcurl's next timer is due, the
+ * process latch is set (a commit woke the worker; it is not reset here) or
+ * timeout_ms passes, on a WaitEventSet, as every PostgreSQL process waits;
+ * then lets libcurl act on the sockets that are ready.  The set is built
+ * for each wait, so a descriptor libcurl closed is never left in it, and
+ * any descriptor number works (curl_multi_fdset() cannot report those at
+ * or above FD_SETSIZE).
+ */
+static void
+WaitForActivity(long timeout_ms)
+{
+	long		curl_timeout = -1;
+	int			nevents = nsockets + 2;
+	WaitEvent  *events;
+	int			nready;
+
+	if (curl_multi_timeout(multi, &curl_timeout) == CURLM_OK && curl_timeout >= 0)
+		timeout_ms = Min(timeout_ms, curl_timeout);
+	if (timeout_ms <= 0)
+		return;
+	events = palloc(sizeof(WaitEvent) * nevents);
+	nready = WaitOnSockets(timeout_ms, events, nevents);
+	for (int i = 0; i < nready; i++)
+	{
+		int			mask = 0;
+
+		if (events[i].events & WL_SOCKET_READABLE)
+			mask |= CURL_CSELECT_IN;
+		if (events[i].events & WL_SOCKET_WRITEABLE)
+			mask |= CURL_CSELECT_OUT;
+		if (mask != 0)
+			SocketAction(events[i].fd, mask);
+	}
+	pfree(events);
+}
+
+/*
+ * Drives the transfers in flight: fills in the outcome of each request that
+ * finished, and when none did, waits up to timeout_ms for one of them to
+ * make progress or for the latch (which it does not reset), then tries
+ * again.  Returns how many finished.  No transaction may be open.
  */
 int
 MoHttpRun(long timeout_ms)
 {
-	int			running = 0;
-	int			finished = 0;
-	CURLMsg    *msg;
-	int			queued;
-	CURLMcode	mc;
+	int			finished;
 
 	if (multi == NULL || ntransfers == 0)
 		return 0;
-	for (int round = 0; round < 2; round++)
-	{
-		mc = curl_multi_perform(multi, &running);
-		if (mc != CURLM_OK)
-			elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
-		while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
-		{
-			MoTransfer *t = NULL;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
-			FinishTransfer(t, msg->data.result);
-			ReleaseTransfer(t);
-			finished++;
-		}
-		if (finished > 0 || running == 0 || timeout_ms <= 0 || round == 1)
-			break;
-		mc = curl_multi_poll(multi, NULL, 0, (int) Min(timeout_ms, INT_MAX), NULL);
-		if (mc != CURLM_OK)
-			elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
-	}
-	return finished;
+	RunDueTimers();
+	finished = CollectFinished();
+	if (finished > 0 || ntransfers == 0 || timeout_ms <= 0)
+		return finished;
+	WaitForActivity(timeout_ms);
+	RunDueTimers();
+	return CollectFinished();
 }

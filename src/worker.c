@@ -52,7 +52,6 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/lwlock.h"
-#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
@@ -99,8 +98,8 @@ int			mo_retention = 30 * 24 * 3600;
 #define MO_PRUNE_BATCH		1000
 #define MO_PRUNE_BUDGET_MS	2000
 
-/* While requests are in flight, the worker looks for new events and timers this often (ms). */
-#define MO_POLL_MS			20
+/* While requests are in flight, the worker looks at its timers at least this often (ms). */
+#define MO_POLL_MS			100
 
 /* A due scan or pruning waits at most this long (ms) for the requests in flight. */
 #define MO_QUIESCE_MS		1000
@@ -1187,6 +1186,9 @@ static int	ndeliveries = 0;
 /* The worker lost track of its claims (an error): release them before the next claim. */
 static bool release_claims = false;
 
+/* The last claim got less than it asked for: what is due is claimed (see RefreshOutboxState). */
+static bool last_claim_drained = true;
+
 /* Done deliveries are recorded at the latest this long after they finished (ms). */
 #define MO_RECORD_DELAY_MS	100
 
@@ -1373,7 +1375,6 @@ static bool
 ClaimDeliveries(MoTallies *tallies)
 {
 	MoArgs		args = {0};
-	char	   *lease;
 	Datum	   *names = palloc(sizeof(Datum) * (tallies->n + 1));
 	Datum	   *counts = palloc(sizeof(Datum) * (tallies->n + 1));
 	bool	   *nonulls = palloc0(sizeof(bool) * (tallies->n + 1));
@@ -1386,8 +1387,6 @@ ClaimDeliveries(MoTallies *tallies)
 		names[i] = CStringGetTextDatum(tallies->items[i].channel);
 		counts[i] = Int32GetDatum(tallies->items[i].held);
 	}
-	lease = psprintf("%d ms", mo_request_timeout * 2 + mo_connect_timeout + 30000);
-	MoArgText(&args, lease);
 	MoArgInt4(&args, mo_batch_size);
 	args.types[args.n] = TEXTARRAYOID;
 	args.values[args.n] = MakeArray(names, nonulls, nheld, TEXTOID);
@@ -1408,8 +1407,8 @@ ClaimDeliveries(MoTallies *tallies)
 			  "  SELECT d.id, ch.kind, ch.url, ch.secret"
 			  "    FROM chans"
 			  "    LEFT JOIN migrate_ops.channels ch ON ch.name OPERATOR(pg_catalog.=) chans.channel"
-			  "    LEFT JOIN ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]),"
-			  "                         pg_catalog.unnest($4::pg_catalog.int4[])) AS b(channel, n)"
+			  "    LEFT JOIN ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]),"
+			  "                         pg_catalog.unnest($3::pg_catalog.int4[])) AS b(channel, n)"
 			  "           ON b.channel OPERATOR(pg_catalog.=) chans.channel"
 			  "   CROSS JOIN LATERAL ("
 			  "     SELECT o.id FROM migrate_ops.outbox o"
@@ -1419,13 +1418,18 @@ ClaimDeliveries(MoTallies *tallies)
 			  /* a claim by another process is stale (a restored dump, a pid from before a restart) */
 			  "             OR o.claimed_by OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
 			  "      ORDER BY o.next_attempt_at, o.id"
-			  "      LIMIT GREATEST($2 OPERATOR(pg_catalog.-) COALESCE(b.n, 0), 0)"
+			  "      LIMIT GREATEST($1 OPERATOR(pg_catalog.-) COALESCE(b.n, 0), 0)"
 			  "      FOR UPDATE OF o SKIP LOCKED) d"
 			  "   WHERE chans.channel IS NOT NULL AND ch.enabled IS NOT FALSE)"
+			  /*
+			   * next_attempt_at is left as it is: an update of attempts and
+			   * claimed_by alone is a HOT update (no new index entries), and
+			   * the worker never claims its own claims again (it releases them
+			   * after an error; a new worker at start-up)
+			   */
 			  " UPDATE migrate_ops.outbox o"
 			  "    SET attempts = o.attempts OPERATOR(pg_catalog.+) 1,"
-			  "        claimed_by = pg_catalog.pg_backend_pid(),"
-			  "        next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) $1::pg_catalog.interval"
+			  "        claimed_by = pg_catalog.pg_backend_pid()"
 			  "   FROM c WHERE o.id OPERATOR(pg_catalog.=) c.id"
 			  " RETURNING o.id, o.event_id, o.channel, o.payload, o.attempts, c.kind, c.url, c.secret", &args);
 	n = (int) SPI_processed;
@@ -1576,7 +1580,15 @@ DeliveryStep(bool want_claim, bool quiesce)
 			MemoryContextSwitchTo(old);
 			more = ClaimDeliveries(&tallies);
 		}
-		RefreshOutboxState(claim && !more);
+		/*
+		 * The backlog counts and the next retry are refreshed when outcomes
+		 * are recorded or a claim found nothing, never on the way to a
+		 * request (a claim of new rows goes straight to sending them).
+		 */
+		if (claim)
+			last_claim_drained = !more;
+		if (record || (claim && ndeliveries == 0))
+			RefreshOutboxState(last_claim_drained);
 		EndWork();
 		MemoryContextSwitchTo(LoopContext);
 
@@ -1975,11 +1987,13 @@ MoWorkerMain(Datum arg)
 			RunRetention();
 		}
 
-		/* requests in flight: drive them, waking at least every MO_POLL_MS for new events and timers */
+		/*
+		 * Requests in flight: drive them, waiting on their sockets and the
+		 * latch (a commit wakes the worker at once), and at least every
+		 * MO_POLL_MS for the timers above.
+		 */
 		if (MoHttpInFlight() > 0)
 		{
-			if (!PostmasterIsAlive())
-				proc_exit(1);
 			if (MyLatch->is_set)
 			{
 				ResetLatch(MyLatch);
