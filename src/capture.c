@@ -1791,6 +1791,10 @@ migrate_ops_prune_ddl_log(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("older_than must not be negative"),
 				 errhint("Pass how old a row must be to go, such as '90 days'.")));
+	/* an age reaching before the first timestamp: no row is that old (not an overflow) */
+	if (((double) older_than->month * DAYS_PER_MONTH + older_than->day) * USECS_PER_DAY + older_than->time >=
+		(double) (GetCurrentTimestamp() - MIN_TIMESTAMP) - USECS_PER_DAY)
+		PG_RETURN_INT64(0);
 	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 													 TimestampTzGetDatum(GetCurrentTimestamp()),
 													 IntervalPGetDatum(older_than)));

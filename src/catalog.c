@@ -22,9 +22,23 @@
 
 #include <sys/resource.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_description.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/tablespace.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
 #include "common/sha2.h"
@@ -37,11 +51,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -123,6 +140,19 @@ MoCatalogStateCreate(void)
 	return &st->pub;
 }
 
+/* Makes room for n objects in a state (a hint: it grows as needed anyway). */
+void
+MoCatalogStateReserve(MoCatalogState *state, int n)
+{
+	StateImpl  *st = (StateImpl *) state;
+
+	if (n > st->capacity && n < (int) (MaxAllocSize / sizeof(MoCatalogObject)))
+	{
+		st->capacity = n;
+		state->objects = repalloc(state->objects, sizeof(MoCatalogObject) * st->capacity);
+	}
+}
+
 /* Copies a string into the state (NULL stays NULL). */
 static char *
 StateStrdup(MoCatalogState *state, const char *s)
@@ -166,12 +196,16 @@ StateAppend(MoCatalogState *state, int kind, const char *identity, int parent_ki
 	obj->x = NULL;
 	obj->kind = (uint8) kind;
 	obj->parent_kind = (uint8) parent_kind;
+	obj->has_sig = false;
 	memcpy(obj->hash, hash, sizeof(obj->hash));
 	return obj;
 }
 
-/* Adds an object known by identity and hash only (plus its parent), e.g. from a snapshot. */
-void
+/*
+ * Adds an object known by identity and hash only (plus its parent), e.g.
+ * from a snapshot, and returns it (the caller may set its signature).
+ */
+MoCatalogObject *
 MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
 				  int parent_kind, const char *parent, const uint8 *hash)
 {
@@ -182,6 +216,7 @@ MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
 		obj->x = MemoryContextAllocZero(state->cxt, sizeof(MoCatalogExtra));
 		obj->x->parent = StateStrdup(state, parent);
 	}
+	return obj;
 }
 
 /* qsort comparator: kind, then identity (byte order), then hash. */
@@ -486,6 +521,16 @@ MoCatalogIgnored(const MoCatalogFilter *filter, int kind, const char *identity,
 /* Most columns a catalog query returns. */
 #define MAX_QUERY_COLUMNS 40
 
+/* What an object references (pg_depend): parallel arrays. */
+typedef struct DepList
+{
+	int			n;
+	int			max;
+	Oid		   *classids;
+	Oid		   *objids;
+	int32	   *subids;
+} DepList;
+
 /* A capture in progress. */
 typedef struct Capture
 {
@@ -503,9 +548,27 @@ typedef struct Capture
 	bool		isnull[MAX_QUERY_COLUMNS];
 	MemoryContext querycxt;		/* reset after every query */
 	HTAB	   *types;			/* ColumnTypeName() cache, in querycxt */
+	struct TypeNameEntry *last_type;	/* its last hit */
 	HTAB	   *defaults;		/* DefaultExpr() cache, in querycxt */
 	Oid			last_relid;		/* the relation of the previous row (columns) */
 	char	   *last_parent;	/* and its identity, in querycxt */
+	/* catalog signatures (see "signatures" below) */
+	MemoryContext sigcxt;		/* lives as long as the capture */
+	MemoryContext colcxt;		/* columns collected for relation digests */
+	HTAB	   *rels;			/* RelDigest by relation OID, in sigcxt */
+	struct RelDigest *last_rel;	/* the last one RelDigestCollect() used */
+	HTAB	   *idents;			/* DepIdentity by object address, in sigcxt */
+	HTAB	   *typeclasses;	/* TypeClassEntry by type OID, in sigcxt */
+	char	   *enum_digest;	/* every enum's labels */
+	char	   *role_digest;	/* every role's OID and name */
+	char	   *opclass_digest; /* every operator class outside pg_catalog */
+	pg_cryptohash_ctx *sigsha;
+	HTAB	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
+	HTAB	   *domains;		/* TrackedRelation by pg_type OID, in sigcxt */
+	const DepList *rowdeps;		/* the current row's dependencies (scanned rows) */
+	int			nsigned;		/* objects that got a signature */
+	int			nlent;			/* of which took their hash from ref */
+	int			ndeparsed;		/* objects of signed kinds that were deparsed */
 } Capture;
 
 /* Drop SQL is built only when asked for (drift_sql). */
@@ -602,11 +665,14 @@ TrimStatement(char *s)
 
 /*
  * Records one object: unless the filter leaves it out, hashes its
- * definition and keeps what the capture's purpose needs.
+ * definition and keeps what the capture's purpose needs.  For a signed
+ * kind, sig is its signature (or NULL) and lender the object of ref that
+ * lends its hash (see SigLender), in which case definition is NULL.
  */
 static void
-Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *parent,
-	 const char *definition, const char *detail, const char *drop, int64 ord)
+EmitSigned(Capture *cap, int kind, const char *identity, int parent_kind, const char *parent,
+		   const char *definition, const char *detail, const char *drop, int64 ord,
+		   const uint8 *sig, const MoCatalogObject *lender)
 {
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
 	MoCatalogObject *obj;
@@ -614,10 +680,26 @@ Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *
 
 	if (MoCatalogIgnored(cap->filter, kind, identity, parent_kind, parent))
 		return;
-	if (pg_cryptohash_init(cap->sha) < 0 ||
-		pg_cryptohash_update(cap->sha, (const uint8 *) definition, strlen(definition)) < 0 ||
-		MO_CRYPTOHASH_FINAL(cap->sha, hash, sizeof(hash)) < 0)
-		elog(ERROR, "could not compute SHA-256");
+	if (definition == NULL)
+	{
+		Assert(lender != NULL);
+		memcpy(hash, lender->hash, sizeof(hash));
+		cap->nlent++;
+	}
+	else
+	{
+		if (pg_cryptohash_init(cap->sha) < 0 ||
+			pg_cryptohash_update(cap->sha, (const uint8 *) definition, strlen(definition)) < 0 ||
+			MO_CRYPTOHASH_FINAL(cap->sha, hash, sizeof(hash)) < 0)
+			elog(ERROR, "could not compute SHA-256");
+		if (lender && memcmp(lender->hash, hash, sizeof(hash)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("catalog signature check failed for %s %s", MoKindNames[kind], identity),
+					 errdetail("Its signature is unchanged but its definition is now: %s", definition),
+					 errhint("This is a bug of migrate_ops: please report it.  A new snapshot stores "
+							 "the definition again.")));
+	}
 
 	keep = (cap->flags & MO_CAPTURE_DEFINITIONS) != 0;
 	if (!keep && cap->ref)
@@ -628,6 +710,11 @@ Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *
 	}
 
 	obj = StateAppend(cap->state, kind, identity, parent ? parent_kind : 0, hash);
+	if (sig)
+	{
+		memcpy(obj->sig, sig, sizeof(obj->sig));
+		obj->has_sig = true;
+	}
 	if (keep)
 	{
 		MoCatalogExtra *x = MemoryContextAllocZero(cap->state->cxt, sizeof(MoCatalogExtra));
@@ -641,6 +728,14 @@ Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *
 		x->ord = ord;
 		obj->x = x;
 	}
+}
+
+/* Records one object of a kind without signature (see EmitSigned). */
+static void
+Emit(Capture *cap, int kind, const char *identity, int parent_kind, const char *parent,
+	 const char *definition, const char *detail, const char *drop, int64 ord)
+{
+	EmitSigned(cap, kind, identity, parent_kind, parent, definition, detail, drop, ord, NULL, NULL);
 }
 
 /*
@@ -863,6 +958,775 @@ AppendJoined(StringInfo buf, char **values, int n, const char *sep)
 		appendStringInfo(buf, "%s%s", i > 0 ? sep : "", values[i]);
 }
 
+/* ---------------------------------------------------------------- signatures */
+
+/*
+ * A catalog signature stands for every input of a definition that only the
+ * deparser would otherwise read: the definition with its deparsed part left
+ * out, the object's own catalog row (node trees without their source
+ * positions), the names of the relation it belongs to (identity, and every
+ * column's number, name, type and collation), the same for every relation
+ * it references, the identity of every other object it references (what
+ * pg_depend records for its expressions: functions, operators, types,
+ * collations, ...), the enum labels when it references a type, the role
+ * names when it holds a regrole constant, and every operator class outside
+ * pg_catalog (whether an operator class is the default one decides how a
+ * definition prints it).  Names, never OIDs, so a dump/restore gives the
+ * same signatures -- expressions that hold OIDs of user objects excepted:
+ * their signatures change, which only costs a deparse.  The PostgreSQL
+ * major version and migrate_ops' version are part of it, since the
+ * deparsers' output and the definitions' format may change with them.
+ *
+ * Equal signatures mean equal definitions, so a capture with a reference
+ * state takes the reference's hash for an object whose signature it
+ * already has and runs the deparser only for the others.  An expression
+ * holding a constant whose text comes from the catalog without a
+ * dependency (an array of regclass, an aclitem, ...) gets no signature and
+ * is always deparsed.  migrate_ops.verify_signatures deparses everything
+ * and fails on any lent hash that differs.
+ */
+
+/* Bump when a signed kind's definition or its signature changes form. */
+#define SIG_FORMAT "mo-sig-1"
+
+/* One column collected for its relation's digest. */
+typedef struct RelColumn
+{
+	int			attnum;
+	char	   *text;			/* name, type, collation */
+} RelColumn;
+
+/* A relation's names, as signatures see them. */
+typedef struct RelDigest
+{
+	Oid			relid;			/* key */
+	bool		done;			/* digest is computed */
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *identity;		/* while collecting (colcxt) */
+	int			ncols;
+	int			maxcols;
+	RelColumn  *cols;			/* while collecting (colcxt) */
+} RelDigest;
+
+/* The rendering of a referenced object (not a relation). */
+typedef struct DepIdentity
+{
+	Oid			classid;		/* key: the object's address */
+	Oid			objid;
+	int32		subid;
+	char	   *text;			/* NULL: it does not exist */
+} DepIdentity;
+
+/* What a constant of a type makes a signature depend on. */
+#define TC_UNSIGNABLE	0x01	/* its text comes from the catalog untracked */
+#define TC_ENUM			0x02	/* enum labels */
+#define TC_ROLE			0x04	/* role names */
+#define TC_REGDEP		0x08	/* a reg* constant: its object must be a dependency */
+
+/* A cached TypeClass() result. */
+typedef struct TypeClassEntry
+{
+	Oid			typid;			/* key */
+	int			top;			/* as the constant's own type, or 0 nested */
+	int			flags;
+} TypeClassEntry;
+
+/* A signature being built for the current row. */
+typedef struct Sig
+{
+	StringInfoData buf;			/* everything hashed, parts separated */
+	bool		ok;				/* false: no signature (always deparse) */
+	bool		has_type;		/* references a type: enum labels count */
+	bool		has_role;		/* holds a regrole constant: role names count */
+	int			ndeps;
+	Oid		   *depoids;		/* the referenced objects' OIDs */
+} Sig;
+
+/* Creates the signature caches of a capture (in CurrentMemoryContext, which outlives SPI). */
+static void
+SigCapturePrepare(Capture *cap)
+{
+	HASHCTL		ctl = {0};
+
+	cap->sigcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops signatures",
+										ALLOCSET_DEFAULT_SIZES);
+	cap->colcxt = AllocSetContextCreate(cap->sigcxt, "migrate_ops relation columns",
+										ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(RelDigest);
+	ctl.hcxt = cap->sigcxt;
+	cap->rels = hash_create("migrate_ops relation digests", 1024, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = offsetof(DepIdentity, text);
+	ctl.entrysize = sizeof(DepIdentity);
+	ctl.hcxt = cap->sigcxt;
+	cap->idents = hash_create("migrate_ops dependency identities", 256, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = offsetof(TypeClassEntry, flags);
+	ctl.entrysize = sizeof(TypeClassEntry);
+	ctl.hcxt = cap->sigcxt;
+	cap->typeclasses = hash_create("migrate_ops constant types", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cap->sigsha = pg_cryptohash_create(PG_SHA256);
+	if (cap->sigsha == NULL)
+		elog(ERROR, "could not create a SHA-256 context");
+}
+
+/* Reads the database-wide parts of signatures, once per capture (SPI connected, settings pinned). */
+static void
+SigCaptureReadGlobals(Capture *cap)
+{
+	MoSpiExec("SELECT (SELECT pg_catalog.string_agg(pg_catalog.format_type(e.enumtypid, NULL)"
+			  "          || ' ' || pg_catalog.quote_literal(e.enumlabel), E'\\n'"
+			  "          ORDER BY pg_catalog.format_type(e.enumtypid, NULL) COLLATE \"C\", e.enumsortorder)"
+			  "          FROM pg_catalog.pg_enum e),"
+			  "       (SELECT pg_catalog.string_agg(r.oid::pg_catalog.text || ' ' || pg_catalog.quote_ident(r.rolname),"
+			  "          E'\\n' ORDER BY r.oid) FROM pg_catalog.pg_roles r),"
+			  "       (SELECT pg_catalog.string_agg(x, E'\\n' ORDER BY x COLLATE \"C\") FROM"
+			  "         (SELECT pg_catalog.concat_ws(' ', pg_catalog.quote_ident(n.nspname) || '.' ||"
+			  "                 pg_catalog.quote_ident(o.opcname), a.amname, o.opcdefault,"
+			  "                 pg_catalog.format_type(o.opcintype, NULL)) AS x"
+			  "            FROM pg_catalog.pg_opclass o"
+			  "            JOIN pg_catalog.pg_namespace n ON n.oid = o.opcnamespace"
+			  "            JOIN pg_catalog.pg_am a ON a.oid = o.opcmethod"
+			  "           WHERE n.nspname <> 'pg_catalog') oc)", NULL);
+	cap->enum_digest = MemoryContextStrdup(cap->sigcxt, MoSpiGetText(0, 1) ? MoSpiGetText(0, 1) : "");
+	cap->role_digest = MemoryContextStrdup(cap->sigcxt, MoSpiGetText(0, 2) ? MoSpiGetText(0, 2) : "");
+	cap->opclass_digest = MemoryContextStrdup(cap->sigcxt, MoSpiGetText(0, 3) ? MoSpiGetText(0, 3) : "");
+}
+
+/* Frees the signature caches of a capture. */
+static void
+SigCaptureDone(Capture *cap)
+{
+	pg_cryptohash_free(cap->sigsha);
+	MemoryContextDelete(cap->sigcxt);
+}
+
+/*
+ * Collects a column (of a table, view, materialized view or composite
+ * type) for its relation's digest, in the form RelDigestFallback() gives.
+ */
+static void
+RelDigestCollect(Capture *cap, Oid relid, const char *identity, int attnum, const char *name,
+				 const char *type, const char *collation)
+{
+	bool		found = true;
+	RelDigest  *rd = cap->last_rel;
+
+	if (rd == NULL || rd->relid != relid)	/* columns come relation by relation */
+		rd = cap->last_rel = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		rd->done = false;
+		rd->identity = MemoryContextStrdup(cap->colcxt, identity);
+		rd->ncols = 0;
+		rd->maxcols = 16;
+		rd->cols = MemoryContextAlloc(cap->colcxt, sizeof(RelColumn) * rd->maxcols);
+	}
+	if (rd->ncols >= rd->maxcols)
+	{
+		rd->maxcols *= 2;
+		rd->cols = repalloc(rd->cols, sizeof(RelColumn) * rd->maxcols);
+	}
+	rd->cols[rd->ncols].attnum = attnum;
+	rd->cols[rd->ncols].text = MemoryContextStrdup(cap->colcxt,
+												   psprintf("%s\x1f%s\x1f%s", name, type, collation ? collation : ""));
+	rd->ncols++;
+}
+
+/* qsort comparator for RelColumn by attnum. */
+static int
+RelColumnCompare(const void *a, const void *b)
+{
+	return ((const RelColumn *) a)->attnum - ((const RelColumn *) b)->attnum;
+}
+
+/* The digest of an identity and its columns (sorted by attnum). */
+static void
+RelDigestCompute(Capture *cap, const char *identity, RelColumn *cols, int ncols, uint8 *out)
+{
+	if (ncols > 1)
+		qsort(cols, ncols, sizeof(RelColumn), RelColumnCompare);
+	if (pg_cryptohash_init(cap->sigsha) < 0 ||
+		pg_cryptohash_update(cap->sigsha, (const uint8 *) identity, strlen(identity) + 1) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	for (int i = 0; i < ncols; i++)
+	{
+		char		num[16];
+
+		snprintf(num, sizeof(num), "%d\x1f", cols[i].attnum);
+		if (pg_cryptohash_update(cap->sigsha, (const uint8 *) num, strlen(num)) < 0 ||
+			pg_cryptohash_update(cap->sigsha, (const uint8 *) cols[i].text, strlen(cols[i].text) + 1) < 0)
+			elog(ERROR, "could not compute SHA-256");
+	}
+	if (MO_CRYPTOHASH_FINAL(cap->sigsha, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256");
+}
+
+/* Computes the digests of every relation whose columns were collected. */
+static void
+RelDigestFinishAll(Capture *cap)
+{
+	HASH_SEQ_STATUS seq;
+	RelDigest  *rd;
+
+	hash_seq_init(&seq, cap->rels);
+	while ((rd = hash_seq_search(&seq)) != NULL)
+	{
+		if (rd->done)
+			continue;
+		RelDigestCompute(cap, rd->identity, rd->cols, rd->ncols, rd->digest);
+		rd->done = true;
+		rd->cols = NULL;
+		rd->identity = NULL;
+	}
+	MemoryContextReset(cap->colcxt);
+	cap->last_rel = NULL;
+}
+
+/*
+ * The digest of a relation whose columns the capture did not read (another
+ * schema, a sequence, an index), from the system caches: the same form as
+ * for the others.  False when it does not exist.
+ */
+static bool
+RelDigestFallback(Capture *cap, Oid relid, uint8 *out)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class rel;
+	char	   *nsp;
+	char	   *identity;
+	RelColumn  *cols;
+	int			ncols = 0;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	rel = (Form_pg_class) GETSTRUCT(tup);
+	nsp = get_namespace_name(rel->relnamespace);
+	identity = Qual(nsp ? nsp : "?", NameStr(rel->relname));
+	cols = palloc(sizeof(RelColumn) * (rel->relnatts + 1));
+	for (int attnum = 1; attnum <= rel->relnatts; attnum++)
+	{
+		HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+		Form_pg_attribute att;
+		char	   *collation = NULL;
+
+		if (!HeapTupleIsValid(atup))
+			continue;
+		att = (Form_pg_attribute) GETSTRUCT(atup);
+		if (!att->attisdropped)
+		{
+			if (att->attcollation != get_typcollation(att->atttypid))
+			{
+				HeapTuple	ctup = SearchSysCache1(COLLOID, ObjectIdGetDatum(att->attcollation));
+
+				if (HeapTupleIsValid(ctup))
+				{
+					Form_pg_collation coll = (Form_pg_collation) GETSTRUCT(ctup);
+					char	   *cnsp = get_namespace_name(coll->collnamespace);
+
+					collation = Qual(cnsp ? cnsp : "?", NameStr(coll->collname));
+					ReleaseSysCache(ctup);
+				}
+			}
+			cols[ncols].attnum = attnum;
+			cols[ncols].text = psprintf("%s\x1f%s\x1f%s", NameStr(att->attname),
+										format_type_extended(att->atttypid, att->atttypmod,
+															 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_ALLOW_INVALID),
+										collation ? collation : "");
+			ncols++;
+		}
+		ReleaseSysCache(atup);
+	}
+	ReleaseSysCache(tup);
+	RelDigestCompute(cap, identity, cols, ncols, out);
+	return true;
+}
+
+/* A relation's digest (computed once per capture); false when it does not exist. */
+static bool
+RelDigestGet(Capture *cap, Oid relid, uint8 *out)
+{
+	bool		found;
+	RelDigest  *rd = hash_search(cap->rels, &relid, HASH_FIND, &found);
+
+	if (rd == NULL)
+	{
+		uint8		digest[PG_SHA256_DIGEST_LENGTH];
+
+		if (!RelDigestFallback(cap, relid, digest))
+			return false;
+		rd = hash_search(cap->rels, &relid, HASH_ENTER, &found);
+		memcpy(rd->digest, digest, sizeof(digest));
+		rd->done = true;
+		rd->cols = NULL;
+		rd->identity = NULL;
+	}
+	Assert(rd->done);
+	memcpy(out, rd->digest, PG_SHA256_DIGEST_LENGTH);
+	return true;
+}
+
+/*
+ * What a constant of type typid (top: the constant's own type) makes a
+ * signature depend on, TC_* flags.  Its text comes from the catalog for
+ * enums (labels), roles, reg* types and aclitem; a reg* constant has a
+ * dependency only as the constant's own type.
+ */
+static int
+TypeClass(Capture *cap, Oid typid, bool top, int depth)
+{
+	TypeClassEntry key = {0};
+	TypeClassEntry *entry;
+	HeapTuple	tup;
+	Form_pg_type typ;
+	int			flags = 0;
+	bool		found;
+
+	if (depth > 8)
+		return TC_UNSIGNABLE;
+	key.typid = typid;
+	key.top = top ? 1 : 0;
+	entry = hash_search(cap->typeclasses, &key, HASH_FIND, &found);
+	if (entry)
+		return entry->flags;
+
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		return TC_UNSIGNABLE;
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	switch (typ->typtype)
+	{
+		case TYPTYPE_ENUM:
+			flags = TC_ENUM;
+			break;
+		case TYPTYPE_DOMAIN:
+			flags = TypeClass(cap, typ->typbasetype, false, depth + 1);
+			break;
+		case TYPTYPE_RANGE:
+			flags = TypeClass(cap, get_range_subtype(typid), false, depth + 1);
+			break;
+		case TYPTYPE_MULTIRANGE:
+			flags = TypeClass(cap, get_multirange_range(typid), false, depth + 1);
+			break;
+		case TYPTYPE_COMPOSITE:
+			{
+				HeapTuple	rtup = SearchSysCache1(RELOID, ObjectIdGetDatum(typ->typrelid));
+				int			natts = -1;
+
+				if (HeapTupleIsValid(rtup))
+				{
+					natts = ((Form_pg_class) GETSTRUCT(rtup))->relnatts;
+					ReleaseSysCache(rtup);
+				}
+
+				for (int attnum = 1; attnum <= natts; attnum++)
+				{
+					HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(typ->typrelid),
+													   Int16GetDatum(attnum));
+
+					if (!HeapTupleIsValid(atup))
+						continue;
+					if (!((Form_pg_attribute) GETSTRUCT(atup))->attisdropped)
+						flags |= TypeClass(cap, ((Form_pg_attribute) GETSTRUCT(atup))->atttypid,
+										   false, depth + 1);
+					ReleaseSysCache(atup);
+				}
+				if (natts <= 0)
+					flags = TC_UNSIGNABLE;
+				break;
+			}
+		case TYPTYPE_BASE:
+			if (IsTrueArrayType(typ))
+			{
+				flags = TypeClass(cap, typ->typelem, false, depth + 1);
+				break;
+			}
+			switch (typ->typoutput)
+			{
+				case F_REGCLASSOUT:
+				case F_REGPROCOUT:
+				case F_REGPROCEDUREOUT:
+				case F_REGOPEROUT:
+				case F_REGOPERATOROUT:
+				case F_REGTYPEOUT:
+				case F_REGCONFIGOUT:
+				case F_REGDICTIONARYOUT:
+				case F_REGNAMESPACEOUT:
+				case F_REGCOLLATIONOUT:
+					flags = top ? TC_REGDEP : TC_UNSIGNABLE;
+					break;
+				case F_REGROLEOUT:
+					flags = TC_ROLE;
+					break;
+				case F_ACLITEMOUT:
+					flags = TC_UNSIGNABLE;
+					break;
+				default:
+					flags = 0;
+			}
+			break;
+		default:
+			flags = TC_UNSIGNABLE;	/* pseudo-types */
+	}
+	ReleaseSysCache(tup);
+	entry = hash_search(cap->typeclasses, &key, HASH_ENTER, &found);
+	entry->flags = flags;
+	return flags;
+}
+
+/* Starts the signature of an object (in the row context). */
+static void
+SigStart(Sig *sig, int kind, const char *identity)
+{
+	memset(sig, 0, sizeof(*sig));
+	initStringInfo(&sig->buf);
+	sig->ok = true;
+	appendStringInfo(&sig->buf, "%s %s %d", SIG_FORMAT, MO_VERSION, PG_VERSION_NUM / 100);
+	appendStringInfoChar(&sig->buf, '\0');
+	appendStringInfoString(&sig->buf, MoKindNames[kind]);
+	appendStringInfoChar(&sig->buf, '\0');
+	appendStringInfoString(&sig->buf, identity);
+	appendStringInfoChar(&sig->buf, '\0');
+}
+
+/* Adds a part (a tag and a text, which may be NULL). */
+static void
+SigText(Sig *sig, const char *tag, const char *text)
+{
+	appendStringInfoString(&sig->buf, tag);
+	appendStringInfoChar(&sig->buf, text ? '=' : '~');
+	if (text)
+		appendBinaryStringInfo(&sig->buf, text, strlen(text));
+	appendStringInfoChar(&sig->buf, '\0');
+}
+
+/* Adds the digest of the relation an object belongs to (or is). */
+static void
+SigOwn(Capture *cap, Sig *sig, Oid relid)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+
+	if (!OidIsValid(relid))
+		return;
+	if (!RelDigestGet(cap, relid, digest))
+	{
+		sig->ok = false;
+		return;
+	}
+	appendStringInfoString(&sig->buf, "own=");
+	appendBinaryStringInfo(&sig->buf, (const char *) digest, sizeof(digest));
+	appendStringInfoChar(&sig->buf, '\0');
+}
+
+/* qsort comparator for C strings. */
+static int
+CStringCompare(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void SigDepList(Capture *cap, Sig *sig, const DepList *deps, Oid own);
+
+/*
+ * Adds what the object references, from three parallel arrays of the
+ * current row at columns col, col + 1, col + 2 (refclassid, refobjid,
+ * refobjsubid; NULL for none).  See SigDepList.
+ */
+static void
+SigDeps(Capture *cap, Sig *sig, int col, Oid own)
+{
+	Datum	   *classids;
+	Datum	   *objids;
+	Datum	   *subids;
+	bool	   *nulls;
+	int			n,
+				n2,
+				n3;
+	DepList		deps;
+
+	if (cap->isnull[col - 1])
+		return;
+	deconstruct_array(DatumGetArrayTypeP(cap->values[col - 1]), OIDOID, sizeof(Oid), true,
+					  TYPALIGN_INT, &classids, &nulls, &n);
+	deconstruct_array(DatumGetArrayTypeP(cap->values[col]), OIDOID, sizeof(Oid), true,
+					  TYPALIGN_INT, &objids, &nulls, &n2);
+	deconstruct_array(DatumGetArrayTypeP(cap->values[col + 1]), INT4OID, sizeof(int32), true,
+					  TYPALIGN_INT, &subids, &nulls, &n3);
+	if (n2 != n || n3 != n)
+		elog(ERROR, "dependency arrays of different lengths");
+	deps.n = deps.max = n;
+	deps.classids = palloc(sizeof(Oid) * (n + 1));
+	deps.objids = palloc(sizeof(Oid) * (n + 1));
+	deps.subids = palloc(sizeof(int32) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		deps.classids[i] = DatumGetObjectId(classids[i]);
+		deps.objids[i] = DatumGetObjectId(objids[i]);
+		deps.subids[i] = DatumGetInt32(subids[i]);
+	}
+	SigDepList(cap, sig, &deps, own);
+}
+
+/*
+ * Adds what the object references (pg_depend): relations by their digest
+ * (the relation own, already in, left out), other objects by their
+ * identity; sorted, so their order (by OID) does not count.
+ */
+static void
+SigDepList(Capture *cap, Sig *sig, const DepList *deps, Oid own)
+{
+	int			n = deps ? deps->n : 0;
+	char	  **texts;
+	int			ntexts = 0;
+
+	texts = palloc(sizeof(char *) * (n + 1));
+	sig->depoids = palloc(sizeof(Oid) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		Oid			classid = deps->classids[i];
+		Oid			objid = deps->objids[i];
+		int32		subid = deps->subids[i];
+
+		sig->depoids[sig->ndeps++] = objid;
+		if (classid == RelationRelationId)
+		{
+			uint8		digest[PG_SHA256_DIGEST_LENGTH];
+			char		hex[2 * PG_SHA256_DIGEST_LENGTH + 1];
+
+			if (objid == own)
+				continue;
+			if (!RelDigestGet(cap, objid, digest))
+			{
+				sig->ok = false;
+				continue;
+			}
+			hex_encode((const char *) digest, sizeof(digest), hex);
+			hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
+			texts[ntexts++] = psprintf("rel %s", hex);
+		}
+		else
+		{
+			DepIdentity key = {0};
+			DepIdentity *entry;
+			bool		found;
+
+			key.classid = classid;
+			key.objid = objid;
+			key.subid = subid;
+			entry = hash_search(cap->idents, &key, HASH_ENTER, &found);
+			if (!found)
+			{
+				ObjectAddress addr;
+				char	   *text;
+
+				addr.classId = classid;
+				addr.objectId = objid;
+				addr.objectSubId = subid;
+				text = getObjectIdentity(&addr, true);
+				entry->text = text ? MemoryContextStrdup(cap->sigcxt, text) : NULL;
+			}
+			if (entry->text == NULL)
+			{
+				sig->ok = false;
+				continue;
+			}
+			if (classid == TypeRelationId)
+				sig->has_type = true;
+			texts[ntexts++] = psprintf("%u %s", classid, entry->text);
+		}
+	}
+	if (ntexts > 1)
+		qsort(texts, ntexts, sizeof(char *), CStringCompare);
+	for (int i = 0; i < ntexts; i++)
+		SigText(sig, "dep", texts[i]);
+}
+
+/*
+ * The OID a reg* constant holds, from its text in a node tree (": constvalue
+ * 4 [ b0 b1 ... ]", the Datum's bytes); false when it cannot be read.
+ */
+static bool
+ConstOid(const char *p, Oid *oid)
+{
+	const char *v = strstr(p, ":constvalue ");
+	const char *end = strchr(p, '}');
+	Datum		value = 0;
+	char	   *bytes = (char *) &value;
+	char	   *q;
+
+	if (v == NULL || (end && v > end))
+		return false;
+	v += strlen(":constvalue ");
+	(void) strtol(v, &q, 10);
+	while (*q == ' ')
+		q++;
+	if (*q != '[')
+		return false;
+	q++;
+	for (int i = 0; i < (int) sizeof(Datum); i++)
+	{
+		char	   *next;
+		long		b = strtol(q, &next, 10);
+
+		if (next == q)
+			return false;
+		bytes[i] = (char) b;
+		q = next;
+	}
+	*oid = DatumGetObjectId(value);
+	return true;
+}
+
+/*
+ * Adds a node tree (pg_node_tree text, or NULL) without its source
+ * positions (":location", ":stmt_location", ":stmt_len": the parser's
+ * offsets into the statement that created it, never read back), and
+ * checks its constants: a constant whose text comes from the catalog
+ * without a dependency leaves the object unsigned.  Call after SigDeps.
+ */
+static void
+SigNode(Capture *cap, Sig *sig, const char *tag, const char *node)
+{
+	static const char *const positions[] = {" :location ", " :stmt_location ", " :stmt_len "};
+	const char *p = node;
+
+	appendStringInfoString(&sig->buf, tag);
+	appendStringInfoChar(&sig->buf, node ? '=' : '~');
+	while (p && *p)
+	{
+		const char *next = NULL;
+		int			which = -1;
+
+		for (int i = 0; i < (int) lengthof(positions); i++)
+		{
+			const char *q = strstr(p, positions[i]);
+
+			if (q && (next == NULL || q < next))
+			{
+				next = q;
+				which = i;
+			}
+		}
+		if (next == NULL)
+		{
+			appendStringInfoString(&sig->buf, p);
+			break;
+		}
+		appendBinaryStringInfo(&sig->buf, p, next - p);
+		p = next + strlen(positions[which]);
+		if (*p == '-')
+			p++;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	appendStringInfoChar(&sig->buf, '\0');
+
+	/* constants: "{CONST :consttype <oid> ... :constisnull <bool> ... :constvalue ...}" */
+	for (p = node ? strstr(node, "{CONST :consttype ") : NULL; p; p = strstr(p + 1, "{CONST :consttype "))
+	{
+		Oid			typid = (Oid) strtoul(p + strlen("{CONST :consttype "), NULL, 10);
+		int			flags = TypeClass(cap, typid, true, 0);
+		const char *isnull = strstr(p, ":constisnull ");
+
+		if (flags & TC_UNSIGNABLE)
+			sig->ok = false;
+		if (flags & TC_ENUM)
+			sig->has_type = true;
+		if (flags & TC_ROLE)
+			sig->has_role = true;
+		if ((flags & TC_REGDEP) && !(isnull && strncmp(isnull + strlen(":constisnull "), "true", 4) == 0))
+		{
+			Oid			oid;
+			bool		listed = false;
+
+			if (ConstOid(p, &oid))
+				for (int i = 0; i < sig->ndeps && !listed; i++)
+					listed = sig->depoids[i] == oid;
+			if (!listed)
+				sig->ok = false;	/* printed from the catalog, but no dependency */
+		}
+	}
+}
+
+/* Finishes a signature: false when the object has none. */
+static bool
+SigFinish(Capture *cap, Sig *sig, uint8 *out)
+{
+	if (!sig->ok)
+		return false;
+	if (sig->has_type)
+		SigText(sig, "enums", cap->enum_digest);
+	if (sig->has_role)
+		SigText(sig, "roles", cap->role_digest);
+	SigText(sig, "opclasses", cap->opclass_digest);
+	if (pg_cryptohash_init(cap->sigsha) < 0 ||
+		pg_cryptohash_update(cap->sigsha, (const uint8 *) sig->buf.data, sig->buf.len) < 0 ||
+		MO_CRYPTOHASH_FINAL(cap->sigsha, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	return true;
+}
+
+/*
+ * The object of ref whose hash can stand for this one: same kind, identity
+ * and signature; NULL when there is none or when every definition is
+ * wanted.  The caller deparses when there is none, or when
+ * migrate_ops.verify_signatures is on (EmitSigned then checks the hash).
+ */
+static const MoCatalogObject *
+SigLender(Capture *cap, int kind, const char *identity, const uint8 *sig)
+{
+	const MoCatalogObject *old;
+
+	if (cap->ref == NULL || sig == NULL || (cap->flags & MO_CAPTURE_DEFINITIONS))
+		return NULL;			/* every definition is wanted: nothing to lend */
+	old = MoCatalogFind(cap->ref, kind, identity);
+	if (old == NULL || !old->has_sig || memcmp(old->sig, sig, sizeof(old->sig)) != 0)
+		return NULL;
+	return old;
+}
+
+/*
+ * Calls a deparser taking one OID (pg_get_constraintdef, pg_get_indexdef,
+ * pg_get_viewdef, pg_get_triggerdef) and returns its text, or NULL when the
+ * object is gone.
+ */
+static char *
+Deparse(PGFunction fn, Oid oid)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(oid);
+	fcinfo->args[0].isnull = false;
+	result = fn(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return TextDatumGetCString(result);
+}
+
+/* pg_get_expr(expr, relid) of a node tree (text), or NULL. */
+static char *
+DeparseExpr(Datum expr, Oid relid)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 2, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = expr;
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = ObjectIdGetDatum(relid);
+	fcinfo->args[1].isnull = false;
+	result = pg_get_expr(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return TextDatumGetCString(result);
+}
+
 /* ---- the queries ---- */
 
 /* Extension membership test for an object of catalog cls with oid expression oidexpr. */
@@ -870,6 +1734,20 @@ AppendJoined(StringInfo buf, char **values, int n, const char *sep)
 	" NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend mbr" \
 	"  WHERE mbr.classid = '" cls "'::pg_catalog.regclass AND mbr.objid = " oidexpr \
 	"    AND mbr.deptype = 'e')"
+
+/*
+ * What the objects of catalog cls (rows dx of catalog, for which ownexpr is
+ * the relation they belong to and filter holds) reference (pg_depend),
+ * the relation they belong to left out, as three parallel arrays per
+ * object: refclassid, refobjid, refobjsubid.
+ */
+#define DEPENDENCIES(alias, cls, oidexpr, catalog, ownexpr, filter) \
+	" LEFT JOIN (SELECT dd.objid, pg_catalog.array_agg(dd.refclassid) AS rc," \
+	"       pg_catalog.array_agg(dd.refobjid) AS ro, pg_catalog.array_agg(dd.refobjsubid) AS rs" \
+	"  FROM pg_catalog.pg_depend dd JOIN " catalog " dx ON dx.oid = dd.objid AND " filter \
+	" WHERE dd.classid = '" cls "'::pg_catalog.regclass" \
+	"   AND NOT (dd.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dd.refobjid = " ownexpr ")" \
+	" GROUP BY dd.objid) " alias " ON " alias ".objid = " oidexpr
 
 /* Description join for an object of catalog cls. */
 #define DESCRIPTION(alias, cls, oidexpr, subid) \
@@ -908,7 +1786,7 @@ static const char *const q_relations =
 "       inh.parents,"			/* 14 */
 "       CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,"	/* 15 */
 "       CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END,"	/* 16 */
-"       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END,"	/* 17 */
+"       rw.ev_action::pg_catalog.text,"	/* 17: pg_get_viewdef in C */
 "       CASE WHEN c.relkind = 'S' THEN pg_catalog.format_type(s.seqtypid, NULL) END,"	/* 18 */
 "       s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache, s.seqcycle,"	/* 19-24 */
 "       CASE WHEN c.relkind = 'S' THEN (SELECT pg_catalog.quote_ident(obn.nspname) || '.' ||"
@@ -926,9 +1804,14 @@ static const char *const q_relations =
 "       CASE WHEN c.relreplident = 'i' THEN (SELECT ri.relname FROM pg_catalog.pg_index x"
 "            JOIN pg_catalog.pg_class ri ON ri.oid = x.indexrelid"
 "           WHERE x.indrelid = c.oid AND x.indisreplident LIMIT 1) END,"	/* 28 */
-"       c.relowner, c.relacl, d.description"	/* 29-31 */
+"       c.relowner, c.relacl, d.description,"	/* 29-31 */
+"       ROW(rw.ev_type, rw.ev_enabled, rw.is_instead)::pg_catalog.text, rw.ev_qual::pg_catalog.text,"	/* 32-33 */
+"       dep.rc, dep.ro, dep.rs"	/* 34-36: the rule's dependencies */
 "  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+"  LEFT JOIN pg_catalog.pg_rewrite rw ON c.relkind IN ('v', 'm') AND rw.ev_class = c.oid"
+"   AND rw.rulename = '_RETURN'"
+DEPENDENCIES("dep", "pg_catalog.pg_rewrite", "rw.oid", "pg_catalog.pg_rewrite", "dx.ev_class", "dx.rulename = '_RETURN'")
 "  LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam"
 "  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace"
 "  LEFT JOIN inh ON inh.inhrelid = c.oid"
@@ -942,68 +1825,67 @@ DESCRIPTION("d", "pg_catalog.pg_class", "c.oid", "0")
 "        WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = c.oid"
 "          AND e.deptype = 'i'))";
 
-/* Columns of tables (and, for their comments and privileges, of views and composite types). */
-static const char *const q_columns =
-"SELECT c.relkind, n.nspname, c.relname, a.attname,"	/* 1-4 */
-"       a.atttypid, a.attnotnull, ad.adbin,"	/* 5-7: format_type, pg_get_expr in C */
-"       a.attidentity, a.attgenerated,"	/* 8-9 */
-"       CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.quote_ident(cn.nspname) || '.' ||"
-"            pg_catalog.quote_ident(co.collname) END,"	/* 10 */
-"       a.attacl, d.description, a.attinhcount > 0, a.attrelid, a.atttypmod"	/* 11-15 */
+/*
+ * The tracked relations whose columns, constraints and indexes are read
+ * (tables; and for their columns' comments, privileges and signatures
+ * views, materialized views and composite types), and the tracked domains
+ * (for their constraints).  Columns, constraints and indexes are read by
+ * ScanColumns() and ScanConstraintsAndIndexes() straight from the catalog:
+ * hundreds of thousands of rows through SQL joins cost more than
+ * everything else together.
+ */
+static const char *const q_tracked_relations =
+"SELECT c.oid, c.relkind, n.nspname, c.relname"
 "  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-/* the tracked relations' attributes through the index, not every attribute of the database */
-"  CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_attribute a"
-"        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped OFFSET 0) a"
-"  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
-"  LEFT JOIN pg_catalog.pg_attrdef ad ON a.atthasdef AND ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
-"  LEFT JOIN pg_catalog.pg_collation co ON a.attcollation <> t.typcollation AND co.oid = a.attcollation"
-"  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace"
-DESCRIPTION("d", "pg_catalog.pg_class", "a.attrelid", "a.attnum")
 " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')"
 "   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
 "   AND (c.relkind <> 'c' OR" NOT_MEMBER("pg_catalog.pg_type", "c.reltype") ")"
-"   AND (c.relkind IN ('r', 'p', 'f') OR a.attacl IS NOT NULL OR d.description IS NOT NULL)";
+" UNION ALL "
+"SELECT t.oid, 'd', n.nspname, t.typname"
+"  FROM pg_catalog.pg_type t"
+"  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
+" WHERE t.typtype = 'd' AND t.typnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid");
 
 /*
- * Constraints of tables and domains (constraint triggers are triggers).
- * Inherited ones count on each table, like columns, for the same reason.
+ * The row ScanColumns() hands to HandleColumn() for one column, as a query
+ * would return it: relkind, nspname, relname, attname, atttypid,
+ * attnotnull, adbin, attidentity, attgenerated, collation (quoted, when
+ * not the type's), attacl, description, inherited, attrelid, atttypmod,
+ * attnum.
  */
-static const char *const q_constraints =
-"SELECT k.contype, k.conname,"	/* 1-2 */
-"       CASE WHEN k.conrelid <> 0 THEN pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
-"            ELSE pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) END,"	/* 3 */
-"       CASE WHEN k.conrelid <> 0 THEN c.relkind ELSE 'd' END,"	/* 4 */
-"       pg_catalog.pg_get_constraintdef(k.oid), d.description,"	/* 5-6 */
-"       k.coninhcount > 0 OR k.conparentid <> 0"	/* 7 */
-"  FROM pg_catalog.pg_constraint k"
-"  LEFT JOIN pg_catalog.pg_class c ON c.oid = k.conrelid"
-"  LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-"  LEFT JOIN pg_catalog.pg_type t ON t.oid = k.contypid"
-"  LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace"
-DESCRIPTION("d", "pg_catalog.pg_constraint", "k.oid", "0")
-" WHERE k.contype <> 't'"
-"   AND ((k.conrelid <> 0 AND c.relnamespace = ANY ($1)"
-"         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pk"	/* a foreign key's clones for */
-"              WHERE pk.oid = k.conparentid AND pk.conrelid = k.conrelid)"	/* referenced partitions */
-"         AND c.relkind IN ('r', 'p', 'f') AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid") ")"
-"     OR (k.contypid <> 0 AND t.typnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid") "))";
+#define COLUMN_ROW_NATTS 16
+static const Oid column_row_types[COLUMN_ROW_NATTS] = {
+	CHAROID, NAMEOID, NAMEOID, NAMEOID, OIDOID, BOOLOID, PG_NODE_TREEOID, CHAROID, CHAROID,
+	TEXTOID, ACLITEMARRAYOID, TEXTOID, BOOLOID, OIDOID, INT4OID, INT2OID
+};
 
-/* Indexes that do not implement a constraint (partitions of another index included). */
-static const char *const q_indexes =
-"SELECT n.nspname, ic.relname, tc.relname, tc.relkind,"	/* 1-4 */
-"       pg_catalog.pg_get_indexdef(i.indexrelid), ts.spcname, d.description, ic.relispartition"	/* 5-8 */
-"  FROM pg_catalog.pg_index i"
-"  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
-"  JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid"
-"  JOIN pg_catalog.pg_namespace n ON n.oid = tc.relnamespace"
-"  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = ic.reltablespace"
-DESCRIPTION("d", "pg_catalog.pg_class", "ic.oid", "0")
-" WHERE tc.relnamespace = ANY ($1) AND tc.relkind IN ('r', 'p', 'm')"
-"   AND" NOT_MEMBER("pg_catalog.pg_class", "tc.oid")
-"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x"
-"        WHERE x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.objid = i.indexrelid"
-"          AND x.refclassid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND x.deptype = 'i')";
+/*
+ * The row ScanConstraintsAndIndexes() hands to HandleConstraint() for a
+ * constraint of a table or domain (constraint triggers are triggers;
+ * inherited ones count on each table, like columns, for the same reason;
+ * a foreign key's clones for referenced partitions do not count): contype,
+ * conname, parent (quoted), relkind ('d': domain), oid, description,
+ * inherited, conrelid, its row (for its signature), conbin, its index's
+ * row (primary key, unique).  Its dependencies are cap->rowdeps.
+ */
+#define CONSTRAINT_ROW_NATTS 11
+static const Oid constraint_row_types[CONSTRAINT_ROW_NATTS] = {
+	CHAROID, NAMEOID, TEXTOID, CHAROID, OIDOID, TEXTOID, BOOLOID, OIDOID, TEXTOID, TEXTOID, TEXTOID
+};
+
+/*
+ * The row it hands to HandleIndex() for an index that does not implement a
+ * constraint (partitions of another index included) of a table or
+ * materialized view: nspname, index name, table name, table relkind,
+ * indexrelid, tablespace, description, relispartition, indrelid, its row
+ * (for its signature), indexprs, indpred.  Its dependencies are
+ * cap->rowdeps.
+ */
+#define INDEX_ROW_NATTS 12
+static const Oid index_row_types[INDEX_ROW_NATTS] = {
+	NAMEOID, NAMEOID, NAMEOID, CHAROID, OIDOID, NAMEOID, TEXTOID, BOOLOID, OIDOID, TEXTOID, TEXTOID, TEXTOID
+};
 
 /*
  * User triggers (not internal, not clones on partitions, not those that
@@ -1012,8 +1894,13 @@ DESCRIPTION("d", "pg_catalog.pg_class", "ic.oid", "0")
  */
 static const char *const q_triggers =
 "SELECT tg.tgname, n.nspname, c.relname, c.relkind,"	/* 1-4 */
-"       pg_catalog.pg_get_triggerdef(tg.oid), tg.tgenabled, d.description"	/* 5-7 */
+"       tg.oid, tg.tgenabled, d.description, tg.tgrelid,"	/* 5-8: pg_get_triggerdef in C */
+"       ROW(tg.tgtype, tg.tgisinternal, tg.tgdeferrable, tg.tginitdeferred, tg.tgnargs, tg.tgattr,"
+"           tg.tgargs, tg.tgoldtable, tg.tgnewtable, tg.tgconstraint <> 0, tg.tgconstrrelid <> 0,"
+"           tg.tgconstrindid <> 0)::pg_catalog.text,"	/* 9 */
+"       tg.tgqual::pg_catalog.text, dep.rc, dep.ro, dep.rs"	/* 10-13 */
 "  FROM pg_catalog.pg_trigger tg"
+DEPENDENCIES("dep", "pg_catalog.pg_trigger", "tg.oid", "pg_catalog.pg_trigger", "dx.tgrelid", "NOT dx.tgisinternal")
 "  JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 DESCRIPTION("d", "pg_catalog.pg_trigger", "tg.oid", "0")
@@ -1029,9 +1916,10 @@ static const char *const q_policies =
 "       ARRAY(SELECT x FROM (SELECT CASE WHEN r = 0 THEN 'PUBLIC'"
 "               ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)) END AS x"
 "               FROM pg_catalog.unnest(p.polroles) r) roles ORDER BY x COLLATE \"C\"),"	/* 7 */
-"       pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid),"	/* 8-9 */
-"       d.description"			/* 10 */
+"       p.polqual, p.polwithcheck,"	/* 8-9: pg_get_expr in C */
+"       d.description, p.polrelid, dep.rc, dep.ro, dep.rs"	/* 10-14 */
 "  FROM pg_catalog.pg_policy p"
+DEPENDENCIES("dep", "pg_catalog.pg_policy", "p.oid", "pg_catalog.pg_policy", "dx.polrelid", "true")
 "  JOIN pg_catalog.pg_class c ON c.oid = p.polrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 DESCRIPTION("d", "pg_catalog.pg_policy", "p.oid", "0")
@@ -1233,6 +2121,7 @@ HandleRelation(Capture *cap)
 	StringInfoData detail;
 	char	   *drop;
 	int64		ord = 0;
+	bool		emitted = false;
 
 	initStringInfo(&def);
 	initStringInfo(&detail);
@@ -1329,8 +2218,41 @@ HandleRelation(Capture *cap)
 		}
 		if (tablespace)
 			appendStringInfo(&def, " TABLESPACE %s", quote_identifier(tablespace));
-		appendStringInfo(&def, " AS\n%s", TrimStatement(Str(cap, 17)));
+		appendStringInfoString(&def, " AS\n");
 		ord = (int64) OidCol(cap, 1);
+		if (!MoCatalogIgnored(cap->filter, kind, identity, -1, NULL))
+		{
+			Sig			sig;
+			uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+			bool		has;
+			const MoCatalogObject *lender;
+
+			SigStart(&sig, kind, identity);
+			SigText(&sig, "def", def.data);
+			SigText(&sig, "rule", Str(cap, 32));
+			SigOwn(cap, &sig, OidCol(cap, 1));
+			SigDeps(cap, &sig, 34, OidCol(cap, 1));
+			SigNode(cap, &sig, "action", Str(cap, 17));
+			SigNode(cap, &sig, "qual", Str(cap, 33));
+			has = SigFinish(cap, &sig, sigv);
+			cap->nsigned += has ? 1 : 0;
+			lender = has ? SigLender(cap, kind, identity, sigv) : NULL;
+			if (lender && !mo_verify_signatures)
+				EmitSigned(cap, kind, identity, -1, NULL, NULL, NULL, drop, ord, sigv, lender);
+			else
+			{
+				char	   *body = Deparse(pg_get_viewdef, OidCol(cap, 1));
+
+				cap->ndeparsed++;
+				if (body)
+				{
+					appendStringInfoString(&def, TrimStatement(body));
+					EmitSigned(cap, kind, identity, -1, NULL, def.data, NULL, drop, ord,
+							   has ? sigv : NULL, lender);
+				}
+			}
+		}
+		emitted = true;
 	}
 	else if (kind == MO_KIND_SEQUENCE)
 	{
@@ -1351,8 +2273,9 @@ HandleRelation(Capture *cap)
 	}
 	appendStringInfoChar(&detail, '}');
 
-	Emit(cap, kind, identity, -1, NULL, def.data,
-		 detail.len > 2 ? detail.data : NULL, drop, ord);
+	if (!emitted)
+		Emit(cap, kind, identity, -1, NULL, def.data,
+			 detail.len > 2 ? detail.data : NULL, drop, ord);
 	if (!cap->isnull[30])
 		EmitComment(cap, kind, identity, psprintf("%s %s", keyword, identity),
 					kind, identity, Str(cap, 31));
@@ -1390,6 +2313,8 @@ ColumnTypeName(Capture *cap, Oid typid, int32 typmod)
 	TypeNameEntry *entry;
 	bool		found;
 
+	if (cap->last_type && cap->last_type->typid == typid && cap->last_type->typmod == typmod)
+		return cap->last_type->name;
 	if (cap->types == NULL)
 	{
 		HASHCTL		ctl = {0};
@@ -1407,6 +2332,7 @@ ColumnTypeName(Capture *cap, Oid typid, int32 typmod)
 		entry->name = MemoryContextStrdup(cap->querycxt,
 										  format_type_extended(typid, typmod,
 															   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_ALLOW_INVALID));
+	cap->last_type = entry;
 	return entry->name;
 }
 
@@ -1466,7 +2392,7 @@ DefaultExpr(Capture *cap, bool generated)
 	return deparsed;
 }
 
-/* A row of q_columns: the column (of a table), its comment and privileges. */
+/* A column's row (ScanColumns): the column (of a table), its comment and privileges; its relation's digest. */
 static void
 HandleColumn(Capture *cap)
 {
@@ -1484,6 +2410,8 @@ HandleColumn(Capture *cap)
 	}
 	parent = cap->last_parent;
 	identity = psprintf("%s.%s", parent, column);
+	RelDigestCollect(cap, OidCol(cap, 14), parent, DatumGetInt16(cap->values[15]), Str(cap, 4),
+					 ColumnTypeName(cap, OidCol(cap, 5), DatumGetInt32(cap->values[14])), Str(cap, 10));
 
 	/*
 	 * Every column of a table counts, inherited or not: pg_dump re-creates
@@ -1545,7 +2473,7 @@ HandleColumn(Capture *cap)
 					   InvalidOid, 11, OBJECT_COLUMN, column, parent_kind, parent);
 }
 
-/* A row of q_constraints. */
+/* A constraint's row (ScanConstraintsAndIndexes). */
 static void
 HandleConstraint(Capture *cap)
 {
@@ -1579,18 +2507,48 @@ HandleConstraint(Capture *cap)
 	}
 	if (Bool(cap, 7))
 		ord |= MO_ORD_INHERITED;
-	Emit(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent,
-		 psprintf("ALTER %s %s ADD CONSTRAINT %s %s", alter, parent, name, Str(cap, 5)),
-		 NULL,
-		 WANT_DROP(cap) ? psprintf("ALTER %s %s DROP CONSTRAINT IF EXISTS %s", alter, parent, name) : NULL,
-		 ord);
+	if (!MoCatalogIgnored(cap->filter, MO_KIND_CONSTRAINT, identity, parent_kind, parent))
+	{
+		char	   *prefix = psprintf("ALTER %s %s ADD CONSTRAINT %s ", alter, parent, name);
+		char	   *drop = WANT_DROP(cap) ?
+			psprintf("ALTER %s %s DROP CONSTRAINT IF EXISTS %s", alter, parent, name) : NULL;
+		Sig			sig;
+		uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+		bool		has;
+		const MoCatalogObject *lender;
+
+		SigStart(&sig, MO_KIND_CONSTRAINT, identity);
+		SigText(&sig, "def", prefix);
+		SigText(&sig, "row", Str(cap, 9));
+		SigText(&sig, "index", Str(cap, 11));
+		SigOwn(cap, &sig, OidCol(cap, 8));
+		SigDepList(cap, &sig, cap->rowdeps, OidCol(cap, 8));
+		SigNode(cap, &sig, "expr", Str(cap, 10));
+		if (contype == 'x')
+			sig.ok = false;		/* its operator classes are its index's dependencies */
+		has = SigFinish(cap, &sig, sigv);
+		cap->nsigned += has ? 1 : 0;
+		lender = has ? SigLender(cap, MO_KIND_CONSTRAINT, identity, sigv) : NULL;
+		if (lender && !mo_verify_signatures)
+			EmitSigned(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent, NULL, NULL, drop, ord,
+					   sigv, lender);
+		else
+		{
+			char	   *body = Deparse(pg_get_constraintdef, OidCol(cap, 5));
+
+			cap->ndeparsed++;
+			if (body)
+				EmitSigned(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent,
+						   psprintf("%s%s", prefix, body), NULL, drop, ord, has ? sigv : NULL, lender);
+		}
+	}
 	if (!cap->isnull[5])
 		EmitComment(cap, MO_KIND_CONSTRAINT, identity,
 				psprintf("CONSTRAINT %s ON %s%s", name, domain ? "DOMAIN " : "", parent),
 				parent_kind, parent, Str(cap, 6));
 }
 
-/* A row of q_indexes. */
+/* An index's row (ScanConstraintsAndIndexes). */
 static void
 HandleIndex(Capture *cap)
 {
@@ -1599,30 +2557,57 @@ HandleIndex(Capture *cap)
 	char	   *identity = Qual(nsp, name);
 	char	   *parent = Qual(nsp, Str(cap, 3));
 	int			parent_kind = RelationKind(Char(cap, 4));
-	char	   *def = Str(cap, 5);
 	char	   *tablespace = Str(cap, 6);
+	char	   *drop = WANT_DROP(cap) ? psprintf("DROP INDEX IF EXISTS %s", identity) : NULL;
+	int64		ord = Bool(cap, 8) ? MO_ORD_INHERITED : 0;
+	Sig			sig;
+	uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+	bool		has;
+	const MoCatalogObject *lender;
 
-	/*
-	 * An index of a partitioned table prints as "ON ONLY parent"; created
-	 * that way it would stay invalid, so the definition says "ON parent".
-	 */
-	if (Char(cap, 4) == 'p')
+	if (MoCatalogIgnored(cap->filter, MO_KIND_INDEX, identity, parent_kind, parent))
+		return;					/* and so is its comment */
+	SigStart(&sig, MO_KIND_INDEX, identity);
+	SigText(&sig, "tablespace", tablespace);
+	SigText(&sig, "row", Str(cap, 10));
+	SigOwn(cap, &sig, OidCol(cap, 9));
+	SigDepList(cap, &sig, cap->rowdeps, OidCol(cap, 9));
+	SigNode(cap, &sig, "exprs", Str(cap, 11));
+	SigNode(cap, &sig, "pred", Str(cap, 12));
+	has = SigFinish(cap, &sig, sigv);
+	cap->nsigned += has ? 1 : 0;
+	lender = has ? SigLender(cap, MO_KIND_INDEX, identity, sigv) : NULL;
+	if (lender && !mo_verify_signatures)
+		EmitSigned(cap, MO_KIND_INDEX, identity, parent_kind, parent, NULL, NULL, drop, ord, sigv, lender);
+	else
 	{
-		char	   *prefix = psprintf(" INDEX %s ON ONLY ", quote_identifier(name));
-		char	   *at = strstr(def, prefix);
+		char	   *def = Deparse(pg_get_indexdef, OidCol(cap, 5));
 
-		if (at)
+		cap->ndeparsed++;
+		if (def == NULL)
+			return;				/* dropped while being read */
+
+		/*
+		 * An index of a partitioned table prints as "ON ONLY parent"; created
+		 * that way it would stay invalid, so the definition says "ON parent".
+		 */
+		if (Char(cap, 4) == 'p')
 		{
-			size_t		keep = (at - def) + strlen(prefix) - strlen("ONLY ");
+			char	   *prefix = psprintf(" INDEX %s ON ONLY ", quote_identifier(name));
+			char	   *at = strstr(def, prefix);
 
-			def = psprintf("%.*s%s", (int) keep, def, at + strlen(prefix));
+			if (at)
+			{
+				size_t		keep = (at - def) + strlen(prefix) - strlen("ONLY ");
+
+				def = psprintf("%.*s%s", (int) keep, def, at + strlen(prefix));
+			}
 		}
+		if (tablespace)
+			def = psprintf("%s TABLESPACE %s", def, quote_identifier(tablespace));
+		EmitSigned(cap, MO_KIND_INDEX, identity, parent_kind, parent, def, NULL, drop, ord,
+				   has ? sigv : NULL, lender);
 	}
-	if (tablespace)
-		def = psprintf("%s TABLESPACE %s", def, quote_identifier(tablespace));
-	Emit(cap, MO_KIND_INDEX, identity, parent_kind, parent, def, NULL,
-		 WANT_DROP(cap) ? psprintf("DROP INDEX IF EXISTS %s", identity) : NULL,
-		 Bool(cap, 8) ? MO_ORD_INHERITED : 0);
 	if (!cap->isnull[6])
 		EmitComment(cap, MO_KIND_INDEX, identity, psprintf("INDEX %s", identity),
 				parent_kind, parent, Str(cap, 7));
@@ -1637,16 +2622,42 @@ HandleTrigger(Capture *cap)
 	int			parent_kind = RelationKind(Char(cap, 4));
 	char	   *identity = psprintf("%s on %s", name, parent);
 	char		enabled = Char(cap, 6);
-	char	   *def = Str(cap, 5);
+	char	   *drop = psprintf("DROP TRIGGER IF EXISTS %s ON %s", name, parent);
+	char		enabled_text[2] = {enabled, '\0'};
+	Sig			sig;
+	uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+	bool		has;
+	const MoCatalogObject *lender;
 
-	if (enabled == 'D')
-		def = psprintf("%s;\nALTER TABLE %s DISABLE TRIGGER %s", def, parent, name);
-	else if (enabled == 'R')
-		def = psprintf("%s;\nALTER TABLE %s ENABLE REPLICA TRIGGER %s", def, parent, name);
-	else if (enabled == 'A')
-		def = psprintf("%s;\nALTER TABLE %s ENABLE ALWAYS TRIGGER %s", def, parent, name);
-	Emit(cap, MO_KIND_TRIGGER, identity, parent_kind, parent, def, NULL,
-		 psprintf("DROP TRIGGER IF EXISTS %s ON %s", name, parent), 0);
+	if (MoCatalogIgnored(cap->filter, MO_KIND_TRIGGER, identity, parent_kind, parent))
+		return;					/* and so is its comment */
+	SigStart(&sig, MO_KIND_TRIGGER, identity);
+	SigText(&sig, "enabled", enabled_text);
+	SigText(&sig, "row", Str(cap, 9));
+	SigOwn(cap, &sig, OidCol(cap, 8));
+	SigDeps(cap, &sig, 11, OidCol(cap, 8));
+	SigNode(cap, &sig, "qual", Str(cap, 10));
+	has = SigFinish(cap, &sig, sigv);
+	cap->nsigned += has ? 1 : 0;
+	lender = has ? SigLender(cap, MO_KIND_TRIGGER, identity, sigv) : NULL;
+	if (lender && !mo_verify_signatures)
+		EmitSigned(cap, MO_KIND_TRIGGER, identity, parent_kind, parent, NULL, NULL, drop, 0, sigv, lender);
+	else
+	{
+		char	   *def = Deparse(pg_get_triggerdef, OidCol(cap, 5));
+
+		cap->ndeparsed++;
+		if (def == NULL)
+			return;				/* dropped while being read */
+		if (enabled == 'D')
+			def = psprintf("%s;\nALTER TABLE %s DISABLE TRIGGER %s", def, parent, name);
+		else if (enabled == 'R')
+			def = psprintf("%s;\nALTER TABLE %s ENABLE REPLICA TRIGGER %s", def, parent, name);
+		else if (enabled == 'A')
+			def = psprintf("%s;\nALTER TABLE %s ENABLE ALWAYS TRIGGER %s", def, parent, name);
+		EmitSigned(cap, MO_KIND_TRIGGER, identity, parent_kind, parent, def, NULL, drop, 0,
+				   has ? sigv : NULL, lender);
+	}
 	EmitComment(cap, MO_KIND_TRIGGER, identity, psprintf("TRIGGER %s ON %s", name, parent),
 				parent_kind, parent, Str(cap, 7));
 }
@@ -1662,9 +2673,14 @@ HandlePolicy(Capture *cap)
 	const char *cmd;
 	int			nroles;
 	char	  **roles = TextArray(cap, 7, &nroles);
-	char	   *qual = Str(cap, 8);
-	char	   *check = Str(cap, 9);
+	char	   *qual = NULL;
+	char	   *check = NULL;
+	char	   *drop = psprintf("DROP POLICY IF EXISTS %s ON %s", name, parent);
 	StringInfoData def;
+	Sig			sig;
+	uint8		sigv[PG_SHA256_DIGEST_LENGTH];
+	bool		has;
+	const MoCatalogObject *lender;
 
 	switch (Char(cap, 5))
 	{
@@ -1684,16 +2700,37 @@ HandlePolicy(Capture *cap)
 			cmd = "ALL";
 			break;
 	}
+	if (MoCatalogIgnored(cap->filter, MO_KIND_POLICY, identity, parent_kind, parent))
+		return;					/* and so is its comment */
 	initStringInfo(&def);
 	appendStringInfo(&def, "CREATE POLICY %s ON %s AS %s FOR %s TO ", name, parent,
 					 Bool(cap, 6) ? "PERMISSIVE" : "RESTRICTIVE", cmd);
 	AppendJoined(&def, roles, nroles, ", ");
-	if (qual)
-		appendStringInfo(&def, " USING (%s)", qual);
-	if (check)
-		appendStringInfo(&def, " WITH CHECK (%s)", check);
-	Emit(cap, MO_KIND_POLICY, identity, parent_kind, parent, def.data, NULL,
-		 psprintf("DROP POLICY IF EXISTS %s ON %s", name, parent), 0);
+	SigStart(&sig, MO_KIND_POLICY, identity);
+	SigText(&sig, "def", def.data);
+	SigOwn(cap, &sig, OidCol(cap, 11));
+	SigDeps(cap, &sig, 12, OidCol(cap, 11));
+	SigNode(cap, &sig, "qual", Str(cap, 8));
+	SigNode(cap, &sig, "check", Str(cap, 9));
+	has = SigFinish(cap, &sig, sigv);
+	cap->nsigned += has ? 1 : 0;
+	lender = has ? SigLender(cap, MO_KIND_POLICY, identity, sigv) : NULL;
+	if (lender && !mo_verify_signatures)
+		EmitSigned(cap, MO_KIND_POLICY, identity, parent_kind, parent, NULL, NULL, drop, 0, sigv, lender);
+	else
+	{
+		cap->ndeparsed++;
+		if (!cap->isnull[7])
+			qual = DeparseExpr(cap->values[7], OidCol(cap, 11));
+		if (!cap->isnull[8])
+			check = DeparseExpr(cap->values[8], OidCol(cap, 11));
+		if (qual)
+			appendStringInfo(&def, " USING (%s)", qual);
+		if (check)
+			appendStringInfo(&def, " WITH CHECK (%s)", check);
+		EmitSigned(cap, MO_KIND_POLICY, identity, parent_kind, parent, def.data, NULL, drop, 0,
+				   has ? sigv : NULL, lender);
+	}
 	EmitComment(cap, MO_KIND_POLICY, identity, psprintf("POLICY %s ON %s", name, parent),
 				parent_kind, parent, Str(cap, 10));
 }
@@ -1878,31 +2915,754 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 	uint64		rows = 0;
 	int			objects = cap->state->count;
 
-	portal = SPI_cursor_open_with_args(NULL, sql, 2, types, values, NULL, false, 0);
+	/* read-only: the capture's snapshot, which the deparsers see too */
+	portal = SPI_cursor_open_with_args(NULL, sql, 2, types, values, NULL, true, 0);
 	for (;;)
 	{
+		SPITupleTable *batch;
+		uint64		n;
+
 		SPI_cursor_fetch(portal, true, FETCH_BATCH);
-		if (SPI_processed == 0)
+		batch = SPI_tuptable;	/* a deparser may run SPI queries of its own */
+		n = SPI_processed;
+		if (n == 0)
 			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
+		for (uint64 i = 0; i < n; i++)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cap->rowcxt);
 
-			SetRow(cap, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+			SetRow(cap, batch->vals[i], batch->tupdesc);
 			handler(cap);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cap->rowcxt);
 		}
-		rows += SPI_processed;
-		SPI_freetuptable(SPI_tuptable);
+		rows += n;
+		SPI_freetuptable(batch);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
 	MemoryContextReset(cap->querycxt);
 	cap->last_parent = NULL;
 	cap->types = NULL;
+	cap->last_type = NULL;
 	cap->defaults = NULL;
 	elog(DEBUG1, "migrate_ops: catalog %s: %llu rows, %d objects, %ld ms (%.0f ms CPU)", what,
+		 (unsigned long long) rows, cap->state->count - objects,
+		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
+		 (CpuSeconds() - cpu) * 1000);
+}
+
+/* Creates a hash table in the query context. */
+static HTAB *
+QueryHash(Capture *cap, const char *name, Size keysize, Size entrysize)
+{
+	HASHCTL		ctl = {0};
+
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cap->querycxt;
+	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* A tracked relation (pg_class) or domain (pg_type), from q_tracked_relations. */
+typedef struct TrackedRelation
+{
+	Oid			oid;			/* key */
+	char		relkind;		/* 'd' for a domain */
+	NameData	nspname;
+	NameData	relname;
+	char	   *identity;		/* "schema.name", quoted */
+} TrackedRelation;
+
+/* Reads the tracked relations and domains into cap->relations and cap->domains (in sigcxt). */
+static void
+LoadTrackedRelations(Capture *cap)
+{
+	Oid			types[1] = {OIDARRAYOID};
+	Datum		args[1] = {cap->namespaces};
+	HASHCTL		ctl = {0};
+	MemoryContext old;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(TrackedRelation);
+	ctl.hcxt = cap->sigcxt;
+	cap->relations = hash_create("migrate_ops tracked relations", 1024, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cap->domains = hash_create("migrate_ops tracked domains", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (SPI_execute_with_args(q_tracked_relations, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "migrate_ops: catalog query failed");
+	old = MemoryContextSwitchTo(cap->sigcxt);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum		v[4];
+		bool		n[4];
+		TrackedRelation *tr;
+		Oid			oid;
+		char		relkind;
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
+		oid = DatumGetObjectId(v[0]);
+		relkind = DatumGetChar(v[1]);
+		tr = hash_search(relkind == 'd' ? cap->domains : cap->relations, &oid, HASH_ENTER, NULL);
+		tr->relkind = relkind;
+		namestrcpy(&tr->nspname, NameStr(*DatumGetName(v[2])));
+		namestrcpy(&tr->relname, NameStr(*DatumGetName(v[3])));
+		tr->identity = Qual(NameStr(tr->nspname), NameStr(tr->relname));
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* The tracked relation with this OID, or NULL. */
+static TrackedRelation *
+FindRelation(Capture *cap, Oid relid)
+{
+	return hash_search(cap->relations, &relid, HASH_FIND, NULL);
+}
+
+/* Appends a reference to a DepList (in CurrentMemoryContext). */
+static void
+DepListAdd(DepList *deps, Oid classid, Oid objid, int32 subid)
+{
+	if (deps->n >= deps->max)
+	{
+		deps->max = deps->max ? deps->max * 2 : 4;
+		if (deps->classids == NULL)
+		{
+			deps->classids = palloc(sizeof(Oid) * deps->max);
+			deps->objids = palloc(sizeof(Oid) * deps->max);
+			deps->subids = palloc(sizeof(int32) * deps->max);
+		}
+		else
+		{
+			deps->classids = repalloc(deps->classids, sizeof(Oid) * deps->max);
+			deps->objids = repalloc(deps->objids, sizeof(Oid) * deps->max);
+			deps->subids = repalloc(deps->subids, sizeof(int32) * deps->max);
+		}
+	}
+	deps->classids[deps->n] = classid;
+	deps->objids[deps->n] = objid;
+	deps->subids[deps->n] = subid;
+	deps->n++;
+}
+
+/* Appends the elements of a one-dimensional int2 or oid array (or vector), or "~" for NULL. */
+static void
+AppendIntArray(StringInfo buf, Datum value, bool isnull)
+{
+	ArrayType  *arr;
+	int			n;
+
+	appendStringInfoChar(buf, ' ');
+	if (isnull)
+	{
+		appendStringInfoChar(buf, '~');
+		return;
+	}
+	arr = DatumGetArrayTypeP(value);
+	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	if (ARR_NDIM(arr) > 1 || ARR_HASNULL(arr) ||
+		(ARR_ELEMTYPE(arr) != INT2OID && ARR_ELEMTYPE(arr) != OIDOID))
+	{
+		appendStringInfoString(buf, OidOutputFunctionCall(F_ARRAY_OUT, value));
+		return;
+	}
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (ARR_ELEMTYPE(arr) == INT2OID)
+			appendStringInfo(buf, "%s%d", i ? "," : "", ((int16 *) ARR_DATA_PTR(arr))[i]);
+		else
+			appendStringInfo(buf, "%s%u", i ? "," : "", ((Oid *) ARR_DATA_PTR(arr))[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/* Appends a column of a catalog tuple that is an int2 or oid array (or vector). */
+static void
+AppendIntColumn(StringInfo buf, HeapTuple tup, int attnum, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		value = heap_getattr(tup, attnum, desc, &isnull);
+
+	AppendIntArray(buf, value, isnull);
+}
+
+/* A column of a catalog tuple as a copied text datum (pg_node_tree, text), or 0 for NULL. */
+static Datum
+CopyTextColumn(HeapTuple tup, int attnum, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		value = heap_getattr(tup, attnum, desc, &isnull);
+
+	return isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+}
+
+/* A constraint being read. */
+typedef struct ConstraintEntry
+{
+	Oid			oid;			/* key */
+	Oid			conrelid;
+	bool		tracked;
+	DepList		deps;
+	Datum		description;	/* text, or 0 */
+} ConstraintEntry;
+
+/* An index being read. */
+typedef struct IndexEntry
+{
+	Oid			oid;			/* key: indexrelid */
+	Oid			indrelid;
+	bool		implements;		/* implements a constraint: it counts as the constraint */
+	bool		known;			/* its pg_class row was read */
+	NameData	relname;
+	bool		relispartition;
+	NameData	spcname;		/* empty: the database's default tablespace */
+	char	   *row;			/* for signatures: its pg_index and pg_class fields */
+	Datum		indexprs;		/* text, or 0 */
+	Datum		indpred;
+	DepList		deps;
+	Datum		description;
+} IndexEntry;
+
+/*
+ * Constraints and indexes of the tracked tables, materialized views and
+ * domains, read straight from pg_index, pg_class, pg_constraint, pg_depend
+ * and pg_description with the capture's snapshot, each handed to
+ * HandleConstraint() or HandleIndex() as the row a query would give
+ * (CONSTRAINT_ROW_NATTS, INDEX_ROW_NATTS), its dependencies in
+ * cap->rowdeps.  The same objects as reading them through SQL: an index
+ * that implements a constraint (pg_depend, internal) counts as the
+ * constraint, a foreign key cloned for a referenced partition does not
+ * count.
+ */
+static void
+ScanConstraintsAndIndexes(Capture *cap)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	double		cpu = CpuSeconds();
+	Snapshot	snapshot = GetActiveSnapshot();
+	MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
+	HTAB	   *constraints = QueryHash(cap, "migrate_ops constraints", sizeof(Oid), sizeof(ConstraintEntry));
+	HTAB	   *indexes = QueryHash(cap, "migrate_ops indexes", sizeof(Oid), sizeof(IndexEntry));
+	TupleDesc	crow = CreateTemplateTupleDesc(CONSTRAINT_ROW_NATTS);
+	TupleDesc	irow = CreateTemplateTupleDesc(INDEX_ROW_NATTS);
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HASH_SEQ_STATUS seq;
+	IndexEntry *ie;
+	uint64		nconstraints = 0,
+				nindexes = 0;
+	int			objects = cap->state->count;
+	StringInfoData buf;
+
+	for (int i = 0; i < CONSTRAINT_ROW_NATTS; i++)
+		TupleDescInitEntry(crow, i + 1, NULL, constraint_row_types[i], -1, 0);
+	for (int i = 0; i < INDEX_ROW_NATTS; i++)
+		TupleDescInitEntry(irow, i + 1, NULL, index_row_types[i], -1, 0);
+	initStringInfo(&buf);
+
+	/* indexes of the tracked relations (their own, and those of primary keys and unique constraints) */
+	rel = table_open(IndexRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_index ind = (Form_pg_index) GETSTRUCT(tup);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		if (FindRelation(cap, ind->indrelid) == NULL)
+			continue;
+		ie = hash_search(indexes, &ind->indexrelid, HASH_ENTER, NULL);
+		memset(((char *) ie) + sizeof(Oid), 0, sizeof(IndexEntry) - sizeof(Oid));
+		ie->indrelid = ind->indrelid;
+		resetStringInfo(&buf);
+		appendStringInfo(&buf, "%d %d %d %d %d %d %d", ind->indnatts, ind->indnkeyatts, ind->indisunique,
+#if PG_VERSION_NUM >= 150000
+						 ind->indnullsnotdistinct,
+#else
+						 0,
+#endif
+						 ind->indisprimary, ind->indisexclusion, ind->indimmediate);
+		AppendIntColumn(&buf, tup, Anum_pg_index_indkey, desc);
+		AppendIntColumn(&buf, tup, Anum_pg_index_indcollation, desc);
+		AppendIntColumn(&buf, tup, Anum_pg_index_indclass, desc);
+		AppendIntColumn(&buf, tup, Anum_pg_index_indoption, desc);
+		ie->row = pstrdup(buf.data);
+		ie->indexprs = CopyTextColumn(tup, Anum_pg_index_indexprs, desc);
+		ie->indpred = CopyTextColumn(tup, Anum_pg_index_indpred, desc);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* their pg_class rows: name, access method, options, tablespace */
+	rel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		options;
+		char	   *amname;
+		char	   *spcname = NULL;
+
+		if (cls->relkind != RELKIND_INDEX && cls->relkind != RELKIND_PARTITIONED_INDEX)
+			continue;
+		ie = hash_search(indexes, &cls->oid, HASH_FIND, NULL);
+		if (ie == NULL)
+			continue;
+		ie->known = true;
+		namestrcpy(&ie->relname, NameStr(cls->relname));
+		ie->relispartition = cls->relispartition;
+		if (OidIsValid(cls->reltablespace))
+			spcname = get_tablespace_name(cls->reltablespace);
+		namestrcpy(&ie->spcname, spcname ? spcname : "");
+		amname = get_am_name(cls->relam);
+		options = heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
+		resetStringInfo(&buf);
+		appendStringInfo(&buf, "%s %s %s", ie->row, amname ? amname : "?",
+						 isnull ? "~" : OidOutputFunctionCall(F_ARRAY_OUT, options));
+		appendStringInfo(&buf, " %s", spcname ? spcname : "~");
+		ie->row = pstrdup(buf.data);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* constraints of the tracked tables and domains */
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		ConstraintEntry *ce = hash_search(constraints, &con->oid, HASH_ENTER, NULL);
+
+		memset(((char *) ce) + sizeof(Oid), 0, sizeof(ConstraintEntry) - sizeof(Oid));
+		ce->conrelid = con->conrelid;
+		if (con->contype == CONSTRAINT_TRIGGER)
+			continue;
+		if (OidIsValid(con->conrelid))
+		{
+			TrackedRelation *tr = FindRelation(cap, con->conrelid);
+
+			ce->tracked = tr && (tr->relkind == RELKIND_RELATION || tr->relkind == RELKIND_PARTITIONED_TABLE ||
+								 tr->relkind == RELKIND_FOREIGN_TABLE);
+		}
+		else if (OidIsValid(con->contypid))
+			ce->tracked = hash_search(cap->domains, &con->contypid, HASH_FIND, NULL) != NULL;
+	}
+	systable_endscan(scan);
+
+	/* a foreign key's clones for referenced partitions (same table as their parent) do not count */
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		ConstraintEntry *ce;
+		ConstraintEntry *parent;
+
+		if (!OidIsValid(con->conparentid))
+			continue;
+		ce = hash_search(constraints, &con->oid, HASH_FIND, NULL);
+		parent = hash_search(constraints, &con->conparentid, HASH_FIND, NULL);
+		if (ce && ce->tracked && parent && parent->conrelid == con->conrelid)
+			ce->tracked = false;
+	}
+	systable_endscan(scan);
+
+	/* what they reference; which indexes implement a constraint */
+	{
+		Relation	dep = table_open(DependRelationId, AccessShareLock);
+		ConstraintEntry *last_ce = NULL;
+		Oid			last_rel = InvalidOid;
+		IndexEntry *last_ie = NULL;
+
+		scan = systable_beginscan(dep, InvalidOid, false, snapshot, 0, NULL);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+			if (d->classid == ConstraintRelationId)
+			{
+				ConstraintEntry *ce;
+
+				if (last_ce == NULL || last_ce->oid != d->objid)	/* an object's rows come together */
+					last_ce = hash_search(constraints, &d->objid, HASH_FIND, NULL);
+				ce = last_ce;
+
+				if (ce && ce->tracked &&
+					!(d->refclassid == RelationRelationId && d->refobjid == ce->conrelid))
+					DepListAdd(&ce->deps, d->refclassid, d->refobjid, d->refobjsubid);
+			}
+			else if (d->classid == RelationRelationId)
+			{
+				if (d->objid != last_rel)
+				{
+					last_rel = d->objid;
+					last_ie = hash_search(indexes, &d->objid, HASH_FIND, NULL);
+				}
+				ie = last_ie;
+				if (ie == NULL)
+					continue;
+				if (d->refclassid == ConstraintRelationId && d->deptype == DEPENDENCY_INTERNAL)
+					ie->implements = true;
+				if (!(d->refclassid == RelationRelationId && d->refobjid == ie->indrelid))
+					DepListAdd(&ie->deps, d->refclassid, d->refobjid, d->refobjsubid);
+			}
+		}
+		systable_endscan(scan);
+		table_close(dep, AccessShareLock);
+	}
+
+	/* their comments */
+	{
+		Relation	descr = table_open(DescriptionRelationId, AccessShareLock);
+
+		scan = systable_beginscan(descr, InvalidOid, false, snapshot, 0, NULL);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Form_pg_description d = (Form_pg_description) GETSTRUCT(tup);
+
+			if (d->objsubid != 0)
+				continue;
+			if (d->classoid == ConstraintRelationId)
+			{
+				ConstraintEntry *ce = hash_search(constraints, &d->objoid, HASH_FIND, NULL);
+
+				if (ce && ce->tracked)
+					ce->description = CopyTextColumn(tup, Anum_pg_description_description,
+													  RelationGetDescr(descr));
+			}
+			else if (d->classoid == RelationRelationId)
+			{
+				ie = hash_search(indexes, &d->objoid, HASH_FIND, NULL);
+				if (ie)
+					ie->description = CopyTextColumn(tup, Anum_pg_description_description,
+													 RelationGetDescr(descr));
+			}
+		}
+		systable_endscan(scan);
+		table_close(descr, AccessShareLock);
+	}
+	MemoryContextSwitchTo(old);
+
+	/* the constraints */
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		ConstraintEntry *ce = hash_search(constraints, &con->oid, HASH_FIND, NULL);
+		TupleDesc	desc = RelationGetDescr(rel);
+		TrackedRelation *parent;
+		MemoryContext rowold;
+		StringInfoData row;
+
+		if (ce == NULL || !ce->tracked)
+			continue;
+		parent = OidIsValid(con->conrelid) ? FindRelation(cap, con->conrelid) :
+			hash_search(cap->domains, &con->contypid, HASH_FIND, NULL);
+		if (parent == NULL)
+			continue;
+		rowold = MemoryContextSwitchTo(cap->rowcxt);
+		cap->tuple = NULL;
+		cap->tupdesc = crow;
+		memset(cap->isnull, 0, sizeof(bool) * CONSTRAINT_ROW_NATTS);
+		cap->values[0] = CharGetDatum(con->contype);
+		cap->values[1] = NameGetDatum(&con->conname);
+		cap->values[2] = CStringGetTextDatum(parent->identity);
+		cap->values[3] = CharGetDatum(parent->relkind);
+		cap->values[4] = ObjectIdGetDatum(con->oid);
+		cap->isnull[5] = (ce->description == (Datum) 0);
+		cap->values[5] = ce->description;
+		cap->values[6] = BoolGetDatum(con->coninhcount > 0 || OidIsValid(con->conparentid));
+		cap->values[7] = ObjectIdGetDatum(con->conrelid);
+
+		/* the row of its signature: everything but OIDs, which its dependencies name */
+		initStringInfo(&row);
+		appendStringInfo(&row, "%c %d %d %d %d %d %d %c %c %c", con->contype, con->condeferrable,
+						 con->condeferred, con->convalidated, con->conislocal, con->coninhcount,
+						 con->connoinherit, con->confupdtype, con->confdeltype, con->confmatchtype);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conkey, desc);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_confkey, desc);
+#if PG_VERSION_NUM >= 150000
+		AppendIntColumn(&row, tup, Anum_pg_constraint_confdelsetcols, desc);
+#endif
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conpfeqop, desc);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conppeqop, desc);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conffeqop, desc);
+		AppendIntColumn(&row, tup, Anum_pg_constraint_conexclop, desc);
+		cap->values[8] = CStringGetTextDatum(row.data);
+		cap->values[9] = heap_getattr(tup, Anum_pg_constraint_conbin, desc, &cap->isnull[9]);
+		cap->isnull[10] = true;
+		if ((con->contype == CONSTRAINT_PRIMARY || con->contype == CONSTRAINT_UNIQUE) &&
+			OidIsValid(con->conindid))
+		{
+			IndexEntry *ci = hash_search(indexes, &con->conindid, HASH_FIND, NULL);
+
+			cap->isnull[10] = false;
+			cap->values[10] = CStringGetTextDatum(ci && ci->known ? ci->row : "?");
+		}
+		cap->rowdeps = &ce->deps;
+		HandleConstraint(cap);
+		cap->rowdeps = NULL;
+		MemoryContextSwitchTo(rowold);
+		MemoryContextReset(cap->rowcxt);
+		if ((++nconstraints & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* the indexes that do not implement a constraint, of tables and materialized views */
+	hash_seq_init(&seq, indexes);
+	while ((ie = hash_seq_search(&seq)) != NULL)
+	{
+		TrackedRelation *table = FindRelation(cap, ie->indrelid);
+		MemoryContext rowold;
+
+		if (ie->implements || !ie->known || table == NULL ||
+			(table->relkind != RELKIND_RELATION && table->relkind != RELKIND_PARTITIONED_TABLE &&
+			 table->relkind != RELKIND_MATVIEW))
+			continue;
+		rowold = MemoryContextSwitchTo(cap->rowcxt);
+		cap->tuple = NULL;
+		cap->tupdesc = irow;
+		memset(cap->isnull, 0, sizeof(bool) * INDEX_ROW_NATTS);
+		cap->values[0] = NameGetDatum(&table->nspname);
+		cap->values[1] = NameGetDatum(&ie->relname);
+		cap->values[2] = NameGetDatum(&table->relname);
+		cap->values[3] = CharGetDatum(table->relkind);
+		cap->values[4] = ObjectIdGetDatum(ie->oid);
+		cap->isnull[5] = (NameStr(ie->spcname)[0] == '\0');
+		cap->values[5] = NameGetDatum(&ie->spcname);
+		cap->isnull[6] = (ie->description == (Datum) 0);
+		cap->values[6] = ie->description;
+		cap->values[7] = BoolGetDatum(ie->relispartition);
+		cap->values[8] = ObjectIdGetDatum(ie->indrelid);
+		cap->values[9] = CStringGetTextDatum(psprintf("%s %c", ie->row, table->relkind));
+		cap->isnull[10] = (ie->indexprs == (Datum) 0);
+		cap->values[10] = ie->indexprs;
+		cap->isnull[11] = (ie->indpred == (Datum) 0);
+		cap->values[11] = ie->indpred;
+		cap->rowdeps = &ie->deps;
+		HandleIndex(cap);
+		cap->rowdeps = NULL;
+		MemoryContextSwitchTo(rowold);
+		MemoryContextReset(cap->rowcxt);
+		if ((++nindexes & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+
+	MemoryContextReset(cap->querycxt);
+	elog(DEBUG1, "migrate_ops: catalog constraints and indexes: %llu + %llu rows, %d objects, %ld ms (%.0f ms CPU)",
+		 (unsigned long long) nconstraints, (unsigned long long) nindexes, cap->state->count - objects,
+		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
+		 (CpuSeconds() - cpu) * 1000);
+}
+
+/* A column's default expression or comment, by relation and column number. */
+typedef struct ColumnExtra
+{
+	Oid			relid;			/* key: relation and column */
+	int32		attnum;
+	Datum		value;			/* text (pg_node_tree), in querycxt */
+} ColumnExtra;
+
+/* A type's collation (type cache), or a collation's quoted name (collation cache; 0: none). */
+typedef struct CollationEntry
+{
+	Oid			oid;			/* key */
+	Oid			typcollation;
+	Datum		name;
+} CollationEntry;
+
+
+/* Reads the defaults or comments of the tracked relations' columns (text), keyed by (relation, column). */
+static HTAB *
+ScanColumnExtras(Capture *cap, Oid catalog, Snapshot snapshot)
+{
+	HTAB	   *map = QueryHash(cap, catalog == AttrDefaultRelationId ? "migrate_ops column defaults" :
+								"migrate_ops column comments", offsetof(ColumnExtra, value), sizeof(ColumnExtra));
+	Relation	rel = table_open(catalog, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	HeapTuple	tup;
+
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		ColumnExtra key = {0};
+		ColumnExtra *entry;
+		Datum		value;
+		bool		isnull;
+
+		if (catalog == AttrDefaultRelationId)
+		{
+			Form_pg_attrdef ad = (Form_pg_attrdef) GETSTRUCT(tup);
+
+			key.relid = ad->adrelid;
+			key.attnum = ad->adnum;
+			value = heap_getattr(tup, Anum_pg_attrdef_adbin, RelationGetDescr(rel), &isnull);
+		}
+		else
+		{
+			Form_pg_description d = (Form_pg_description) GETSTRUCT(tup);
+
+			if (d->classoid != RelationRelationId || d->objsubid <= 0)
+				continue;
+			key.relid = d->objoid;
+			key.attnum = d->objsubid;
+			value = heap_getattr(tup, Anum_pg_description_description, RelationGetDescr(rel), &isnull);
+		}
+		if (isnull || FindRelation(cap, key.relid) == NULL)
+			continue;
+		entry = hash_search(map, &key, HASH_ENTER, NULL);
+		entry->value = PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return map;
+}
+
+/*
+ * The collation column of a column's row: NULL when it is its type's, else
+ * the collation's quoted name (as quote_ident(nspname) || '.' ||
+ * quote_ident(collname)), NULL when there is no such collation.
+ */
+static bool
+ColumnCollation(Capture *cap, HTAB *typcache, HTAB *collcache, Oid typid, Oid collid, Datum *out)
+{
+	CollationEntry *t;
+	CollationEntry *c;
+	bool		found;
+
+	if (!OidIsValid(collid))
+		return false;			/* a type without collation (or the same lookup finds none) */
+	t = hash_search(typcache, &typid, HASH_ENTER, &found);
+	if (!found)
+	{
+		t->typcollation = get_typcollation(typid);
+		t->name = (Datum) 0;
+	}
+	if (collid == t->typcollation)
+		return false;
+	c = hash_search(collcache, &collid, HASH_ENTER, &found);
+	if (!found)
+	{
+		HeapTuple	ctup = SearchSysCache1(COLLOID, ObjectIdGetDatum(collid));
+
+		c->typcollation = InvalidOid;
+		c->name = (Datum) 0;
+		if (HeapTupleIsValid(ctup))
+		{
+			Form_pg_collation coll = (Form_pg_collation) GETSTRUCT(ctup);
+			char	   *nsp = get_namespace_name(coll->collnamespace);
+			MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
+
+			if (nsp)
+				c->name = CStringGetTextDatum(Qual(nsp, NameStr(coll->collname)));
+			MemoryContextSwitchTo(old);
+			ReleaseSysCache(ctup);
+		}
+	}
+	if (c->name == (Datum) 0)
+		return false;
+	*out = c->name;
+	return true;
+}
+
+/*
+ * The columns: every column of the tracked relations (LoadTrackedRelations),
+ * read from pg_attribute (with pg_attrdef and pg_description) with the
+ * capture's snapshot, each handed to HandleColumn() as the row of
+ * COLUMN_ROW_NATTS values a query would give.
+ */
+static void
+ScanColumns(Capture *cap)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	double		cpu = CpuSeconds();
+	Snapshot	snapshot = GetActiveSnapshot();
+	MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
+	HTAB	   *typcolls = QueryHash(cap, "migrate_ops type collations", sizeof(Oid), sizeof(CollationEntry));
+	HTAB	   *collations = QueryHash(cap, "migrate_ops collations", sizeof(Oid), sizeof(CollationEntry));
+	HTAB	   *defaults;
+	HTAB	   *comments;
+	TupleDesc	rowdesc = CreateTemplateTupleDesc(COLUMN_ROW_NATTS);
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	uint64		rows = 0;
+	int			objects = cap->state->count;
+	Oid			last_relid = InvalidOid;
+	TrackedRelation *last_cr = NULL;
+
+	for (int i = 0; i < COLUMN_ROW_NATTS; i++)
+		TupleDescInitEntry(rowdesc, i + 1, NULL, column_row_types[i], -1, 0);
+	defaults = ScanColumnExtras(cap, AttrDefaultRelationId, snapshot);
+	comments = ScanColumnExtras(cap, DescriptionRelationId, snapshot);
+	MemoryContextSwitchTo(old);
+
+	rel = table_open(AttributeRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+		TrackedRelation *cr;
+		ColumnExtra key = {0};
+		ColumnExtra *extra;
+		MemoryContext rowold;
+
+		if (att->attnum <= 0 || att->attisdropped)
+			continue;
+		if (att->attrelid != last_relid)	/* a relation's columns come together */
+		{
+			last_relid = att->attrelid;
+			last_cr = FindRelation(cap, att->attrelid);
+		}
+		cr = last_cr;
+		if (cr == NULL)
+			continue;
+
+		rowold = MemoryContextSwitchTo(cap->rowcxt);
+		cap->tuple = NULL;
+		cap->tupdesc = rowdesc;
+		memset(cap->isnull, 0, sizeof(bool) * COLUMN_ROW_NATTS);
+		cap->values[0] = CharGetDatum(cr->relkind);
+		cap->values[1] = NameGetDatum(&cr->nspname);
+		cap->values[2] = NameGetDatum(&cr->relname);
+		cap->values[3] = NameGetDatum(&att->attname);
+		cap->values[4] = ObjectIdGetDatum(att->atttypid);
+		cap->values[5] = BoolGetDatum(att->attnotnull);
+		key.relid = att->attrelid;
+		key.attnum = att->attnum;
+		extra = att->atthasdef ? hash_search(defaults, &key, HASH_FIND, NULL) : NULL;
+		cap->isnull[6] = (extra == NULL);
+		cap->values[6] = extra ? extra->value : (Datum) 0;
+		cap->values[7] = CharGetDatum(att->attidentity);
+		cap->values[8] = CharGetDatum(att->attgenerated);
+		cap->isnull[9] = !ColumnCollation(cap, typcolls, collations, att->atttypid, att->attcollation, &cap->values[9]);
+		cap->values[10] = heap_getattr(tup, Anum_pg_attribute_attacl, RelationGetDescr(rel), &cap->isnull[10]);
+		extra = hash_search(comments, &key, HASH_FIND, NULL);
+		cap->isnull[11] = (extra == NULL);
+		cap->values[11] = extra ? extra->value : (Datum) 0;
+		cap->values[12] = BoolGetDatum(att->attinhcount > 0);
+		cap->values[13] = ObjectIdGetDatum(att->attrelid);
+		cap->values[14] = Int32GetDatum(att->atttypmod);
+		cap->values[15] = Int16GetDatum(att->attnum);
+		HandleColumn(cap);
+		MemoryContextSwitchTo(rowold);
+		MemoryContextReset(cap->rowcxt);
+		if ((++rows & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	MemoryContextReset(cap->querycxt);
+	cap->last_parent = NULL;
+	cap->types = NULL;
+	cap->last_type = NULL;
+	cap->defaults = NULL;
+	elog(DEBUG1, "migrate_ops: catalog columns: %llu rows, %d objects, %ld ms (%.0f ms CPU)",
 		 (unsigned long long) rows, cap->state->count - objects,
 		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
 		 (CpuSeconds() - cpu) * 1000);
@@ -1929,6 +3689,7 @@ PinOutputSettings(void)
 		{"standard_conforming_strings", "on"},
 		{"lc_monetary", "C"},
 		{"jit", "off"},			/* compiling these short catalog queries costs more than it saves */
+		{"work_mem", "32MB"},	/* hashing catalogs beats looking them up row by row */
 	};
 	int			nest = NewGUCNestLevel();
 
@@ -2011,6 +3772,8 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	int			nest;
 
 	cap.state = MoCatalogStateCreate();
+	if (ref)
+		MoCatalogStateReserve(cap.state, ref->count + ref->count / 16 + 1024);
 	cap.filter = filter;
 	cap.ref = ref;
 	cap.flags = flags;
@@ -2022,29 +3785,44 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	cap.sha = pg_cryptohash_create(PG_SHA256);
 	if (cap.sha == NULL)
 		elog(ERROR, "could not create a SHA-256 context");
+	SigCapturePrepare(&cap);
 
 	nest = PinOutputSettings();
 	SPI_connect();
+
+	/*
+	 * One snapshot for every query, pushed, so that the deparsers called on
+	 * their rows (which read the catalog with their own read-only queries)
+	 * see what the queries see, this transaction's own changes included.
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	SigCaptureReadGlobals(&cap);
 	CaptureNamespaces(&cap, schemas);
+	LoadTrackedRelations(&cap);
+	ScanColumns(&cap);
+	RelDigestFinishAll(&cap);	/* the names signatures use */
 	RunQuery(&cap, "relations", q_relations, HandleRelation);
-	RunQuery(&cap, "columns", q_columns, HandleColumn);
-	RunQuery(&cap, "constraints", q_constraints, HandleConstraint);
-	RunQuery(&cap, "indexes", q_indexes, HandleIndex);
+	ScanConstraintsAndIndexes(&cap);
 	RunQuery(&cap, "triggers", q_triggers, HandleTrigger);
 	RunQuery(&cap, "policies", q_policies, HandlePolicy);
 	RunQuery(&cap, "routines", q_routines, HandleRoutine);
 	RunQuery(&cap, "types", q_types, HandleType);
 	RunQuery(&cap, "extensions", q_extensions, HandleExtension);
 	RunQuery(&cap, "event triggers", q_event_triggers, HandleEventTrigger);
+	PopActiveSnapshot();
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
 
 	pg_cryptohash_free(cap.sha);
+	SigCaptureDone(&cap);
 	MemoryContextDelete(cap.rowcxt);
 	MemoryContextDelete(cap.querycxt);
 	MoCatalogStateFinish(cap.state);
-	elog(DEBUG1, "migrate_ops: captured %d catalog objects in %zu bytes",
-		 cap.state->count, MemoryContextMemAllocated(cap.state->cxt, true));
+	elog(DEBUG1, "migrate_ops: captured %d catalog objects in %zu bytes; %d signed, %d lent their hash, %d deparsed",
+		 cap.state->count, MemoryContextMemAllocated(cap.state->cxt, true),
+		 cap.nsigned, cap.nlent, cap.ndeparsed);
 	return cap.state;
 }
 

@@ -58,6 +58,13 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #define MO_DATABASE_OWNERCHECK(dboid, roleid) pg_database_ownercheck(dboid, roleid)
 #endif
 
+/* pg_proc_aclcheck() became object_aclcheck() in 16 (utils/acl.h). */
+#if PG_VERSION_NUM >= 160000
+#define MO_PROC_ACLCHECK(procid, roleid, mode) object_aclcheck(ProcedureRelationId, procid, roleid, mode)
+#else
+#define MO_PROC_ACLCHECK(procid, roleid, mode) pg_proc_aclcheck(procid, roleid, mode)
+#endif
+
 /* pg_hmac_error() explains a failed HMAC computation since 15. */
 #if PG_VERSION_NUM >= 150000
 #define MO_HMAC_ERROR(ctx) pg_hmac_error(ctx)
@@ -80,6 +87,22 @@ extern void MoInitMaterializedSRF(FunctionCallInfo fcinfo, int flags);
 #else
 #define MO_ACONST_ISNULL(c) IsA(&(c)->val, Null)
 #define MO_FLOAT_TEXT(v) strVal(v)
+#endif
+
+/* getObjectIdentity() can be asked not to fail on a missing object since 14. */
+#if PG_VERSION_NUM < 140000
+#define MO_OBJECT_IDENTITY(addr) getObjectIdentity(addr)
+#else
+#define MO_OBJECT_IDENTITY(addr) getObjectIdentity(addr, true)
+#endif
+
+/* Catalog columns new in 15, as the catalog queries read them (NULL before). */
+#if PG_VERSION_NUM >= 150000
+#define MO_SQL_CONFDELSETCOLS(alias) alias ".confdelsetcols"
+#define MO_SQL_NULLSNOTDISTINCT(alias) alias ".indnullsnotdistinct"
+#else
+#define MO_SQL_CONFDELSETCOLS(alias) "NULL::pg_catalog.int2[]"
+#define MO_SQL_NULLSNOTDISTINCT(alias) "false"
 #endif
 
 /* MERGE and ALTER TABLE … SET ACCESS METHOD are new in 15. */

@@ -17,6 +17,9 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -33,6 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "migrate_ops.h"
@@ -49,6 +53,9 @@ bool		mo_track_privileges = true;
 
 /* Track comments as objects. */
 bool		mo_track_comments = true;
+
+/* Deparse every signed object and check the hashes signatures would lend. */
+bool		mo_verify_signatures = false;
 
 /* Differences listed by name in event payloads and scan rows. */
 #define SUMMARY_OBJECTS 20
@@ -74,6 +81,14 @@ DriftInit(void)
 							 NULL,
 							 &mo_track_comments,
 							 true, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("migrate_ops.verify_signatures",
+							 "Deparse every object a catalog signature vouches for and fail on any difference (diagnostic).",
+							 "Catalog reads normally reuse the stored hash of a constraint, index, view, trigger or "
+							 "policy whose catalog signature is unchanged; this setting runs the deparser anyway and "
+							 "raises an error if the definition differs.",
+							 &mo_verify_signatures,
+							 false, PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 }
 
@@ -115,6 +130,28 @@ TextArrayDatum(char **values, int n)
 		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
 	}
 	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false,
+											  TYPALIGN_INT));
+}
+
+/* A bytea datum of 32 bytes (a hash or a signature). */
+static bytea *
+BytesDatum(const uint8 *bytes)
+{
+	bytea	   *b = palloc(VARHDRSZ + 32);
+
+	SET_VARSIZE(b, VARHDRSZ + 32);
+	memcpy(VARDATA(b), bytes, 32);
+	return b;
+}
+
+/* A bytea[] datum of n values (nulls[i]: NULL). */
+static Datum
+ByteaArrayDatum(Datum *values, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, BYTEAOID, -1, false,
 											  TYPALIGN_INT));
 }
 
@@ -193,63 +230,150 @@ MoDriftFilter(void)
 
 /* ---------------------------------------------------------------- stored snapshots */
 
+static int64 LatestSnapshot(char **fingerprint);
+
+/* The number of a column of a relation, which must exist. */
+static AttrNumber
+ColumnNumber(Relation rel, const char *name)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "migrate_ops: column %s.%s is missing", RelationGetRelationName(rel), name);
+	return attnum;
+}
+
+/* A text column of a tuple as a C string into buf (truncated), or false for NULL. */
+static bool
+ShortText(Datum *values, bool *nulls, AttrNumber attnum, char *buf, int size)
+{
+	text	   *t;
+	int			len;
+
+	if (nulls[attnum - 1])
+		return false;
+	t = DatumGetTextPP(values[attnum - 1]);
+	len = Min(VARSIZE_ANY_EXHDR(t), size - 1);
+	memcpy(buf, VARDATA_ANY(t), len);
+	buf[len] = '\0';
+	return true;
+}
+
 /*
  * Loads the objects of snapshot snapshot_id (0: the current rows, i.e. the
- * latest snapshot) as identities and hashes, leaving out what filter
- * excludes.  As the owner, SPI connected.
+ * latest snapshot) as identities, hashes and signatures, leaving out what
+ * filter excludes.  The table is read straight, not through a query: a
+ * hundred thousand rows through SPI cost twice as much.  SPI connected.
  */
 static MoCatalogState *
 LoadStored(int64 snapshot_id, const MoCatalogFilter *filter)
 {
 	MoCatalogState *state = MoCatalogStateCreate();
+	Relation	rel = table_open(get_relname_relid("snapshot_objects", get_namespace_oid(MO_SCHEMA, false)),
+								 AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	a_kind = ColumnNumber(rel, "kind");
+	AttrNumber	a_identity = ColumnNumber(rel, "identity");
+	AttrNumber	a_parent_kind = ColumnNumber(rel, "parent_kind");
+	AttrNumber	a_parent = ColumnNumber(rel, "parent");
+	AttrNumber	a_hash = ColumnNumber(rel, "hash");
+	AttrNumber	a_from = ColumnNumber(rel, "valid_from");
+	AttrNumber	a_to = ColumnNumber(rel, "valid_to");
+	AttrNumber	a_sig = ColumnNumber(rel, "signature");
+	bool		patterns = filter && filter->npatterns > 0;
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops snapshot row",
 												 ALLOCSET_DEFAULT_SIZES);
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(snapshot_id)};
-	Portal		portal;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	uint64		rows = 0;
 
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT kind, identity, parent_kind, parent, hash"
-									   "  FROM migrate_ops.snapshot_objects"
-									   " WHERE CASE WHEN $1 OPERATOR(pg_catalog.=) 0 THEN valid_to IS NULL"
-									   "       ELSE valid_from OPERATOR(pg_catalog.<=) $1"
-									   "        AND (valid_to IS NULL OR valid_to OPERATOR(pg_catalog.>) $1) END",
-									   1, types, values, NULL, false, 0);
-	for (;;)
+	if (rel->rd_rel->reltuples > 0)
+		MoCatalogStateReserve(state, (int) Min(rel->rd_rel->reltuples, 10000000.0));
+
+	/* this transaction's own writes included, like a query */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
-		SPI_cursor_fetch(portal, true, 5000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			MemoryContext old = MemoryContextSwitchTo(rowcxt);
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			int			kind = MoKindFromName(SPI_getvalue(tuple, desc, 1));
-			char	   *identity = SPI_getvalue(tuple, desc, 2);
-			char	   *pkname = SPI_getvalue(tuple, desc, 3);
-			char	   *parent = SPI_getvalue(tuple, desc, 4);
-			int			parent_kind = pkname ? MoKindFromName(pkname) : -1;
-			bool		isnull;
-			bytea	   *hash = DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull));
+		MemoryContext old;
+		char		name[NAMEDATALEN * 2];
+		char	   *identity;
+		bytea	   *hash;
+		int			kind;
+		int			parent_kind = -1;
+		MoCatalogObject *obj;
 
-			if (kind >= 0 && !isnull && VARSIZE_ANY_EXHDR(hash) == 32 &&
-				!MoCatalogIgnored(filter, kind, identity, parent_kind, parent))
-			{
-				MemoryContextSwitchTo(old);
-				MoCatalogStateAdd(state, kind, identity, parent_kind < 0 ? 0 : parent_kind, NULL,
-								  (const uint8 *) VARDATA_ANY(hash));
-			}
+		if ((++rows & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		heap_deform_tuple(tuple, desc, values, nulls);
+		if (snapshot_id == 0 ? !nulls[a_to - 1] :
+			(DatumGetInt64(values[a_from - 1]) > snapshot_id ||
+			 (!nulls[a_to - 1] && DatumGetInt64(values[a_to - 1]) <= snapshot_id)))
+			continue;
+		if (!ShortText(values, nulls, a_kind, name, sizeof(name)) || nulls[a_identity - 1] || nulls[a_hash - 1])
+			continue;
+		kind = MoKindFromName(name);
+		hash = DatumGetByteaPP(values[a_hash - 1]);
+		if (kind < 0 || VARSIZE_ANY_EXHDR(hash) != 32)
+			continue;			/* a kind this version does not know */
+		if (ShortText(values, nulls, a_parent_kind, name, sizeof(name)))
+			parent_kind = MoKindFromName(name);
+		old = MemoryContextSwitchTo(rowcxt);
+		identity = TextDatumGetCString(values[a_identity - 1]);
+		if (MoCatalogIgnored(filter, kind, identity, parent_kind,
+							 patterns && !nulls[a_parent - 1] ? TextDatumGetCString(values[a_parent - 1]) : NULL))
+		{
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
+			continue;
 		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(old);
+		obj = MoCatalogStateAdd(state, kind, identity, parent_kind < 0 ? 0 : parent_kind, NULL,
+								(const uint8 *) VARDATA_ANY(hash));
+		if (!nulls[a_sig - 1])
+		{
+			bytea	   *sig = DatumGetByteaPP(values[a_sig - 1]);
+
+			if (VARSIZE_ANY_EXHDR(sig) == 32)
+			{
+				memcpy(obj->sig, VARDATA_ANY(sig), 32);
+				obj->has_sig = true;
+			}
+		}
+		MemoryContextReset(rowcxt);
 	}
-	SPI_cursor_close(portal);
+	table_endscan(scan);
+	PopActiveSnapshot();
+	table_close(rel, AccessShareLock);
 	MemoryContextDelete(rowcxt);
 	MoCatalogStateFinish(state);
 	return state;
+}
+
+/*
+ * The latest snapshot's objects, to lend their hashes to a capture (see
+ * catalog.c), with its id in *id; NULL when there is no snapshot or no
+ * drift tables.  Reads as the owner; SPI connected.
+ */
+static MoCatalogState *
+LatestReference(const MoCatalogFilter *filter, int64 *id)
+{
+	MoOwnerState owner;
+	MoCatalogState *ref = NULL;
+
+	*id = 0;
+	if (!DriftTablesExist())
+		return NULL;
+	MoBecomeOwner(&owner);
+	*id = LatestSnapshot(NULL);
+	if (*id != 0)
+		ref = LoadStored(0, filter);
+	MoRestoreUser(&owner);
+	return ref;
 }
 
 /* One difference: expected (stored) and actual (live) object, either may be NULL. */
@@ -451,6 +575,8 @@ InsertVersions(int64 id, Pairs *pairs)
 	char	  **definitions = palloc(sizeof(char *) * cap);
 	char	  **details = palloc(sizeof(char *) * cap);
 	Datum	   *hashes = palloc(sizeof(Datum) * cap);
+	Datum	   *sigs = palloc(sizeof(Datum) * cap);
+	bool	   *nosig = palloc(sizeof(bool) * cap);
 	Datum	   *ords = palloc(sizeof(Datum) * cap);
 	int			n = 0;
 
@@ -471,6 +597,8 @@ InsertVersions(int64 id, Pairs *pairs)
 			definitions[n] = a->x && a->x->definition ? a->x->definition : "";
 			details[n] = a->x ? a->x->detail : NULL;
 			hashes[n] = PointerGetDatum(h);
+			nosig[n] = !a->has_sig;
+			sigs[n] = a->has_sig ? PointerGetDatum(BytesDatum(a->sig)) : (Datum) 0;
 			ords[n] = Int64GetDatum(a->x ? a->x->ord : 0);
 			n++;
 		}
@@ -490,16 +618,83 @@ InsertVersions(int64 id, Pairs *pairs)
 					 PointerGetDatum(construct_array(ords, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
 													 TYPALIGN_DOUBLE)), false);
 			MoArgInt8(&args, id);
+			ArgDatum(&args, BYTEAARRAYOID, ByteaArrayDatum(sigs, nosig, n), false);
 			MoSpiExec("INSERT INTO migrate_ops.snapshot_objects"
-					  " (kind, identity, parent_kind, parent, definition, hash, detail, ord, valid_from)"
-					  " SELECT k, i, pk, p, d, h, dt::pg_catalog.jsonb, o, $9"
+					  " (kind, identity, parent_kind, parent, definition, hash, detail, ord, valid_from, signature)"
+					  " SELECT k, i, pk, p, d, h, dt::pg_catalog.jsonb, o, $9, s"
 					  "   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]),"
 					  "        pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]),"
 					  "        pg_catalog.unnest($5::pg_catalog.text[]), pg_catalog.unnest($6::pg_catalog.bytea[]),"
-					  "        pg_catalog.unnest($7::pg_catalog.text[]), pg_catalog.unnest($8::pg_catalog.int8[]))"
-					  "        AS u(k, i, pk, p, d, h, dt, o)", &args);
+					  "        pg_catalog.unnest($7::pg_catalog.text[]), pg_catalog.unnest($8::pg_catalog.int8[]),"
+					  "        pg_catalog.unnest($10::pg_catalog.bytea[]))"
+					  "        AS u(k, i, pk, p, d, h, dt, o, s)", &args);
 			n = 0;
 		}
+	}
+}
+
+/*
+ * Stores the signatures of unchanged objects whose stored version has
+ * another one (or none): after a dump/restore, a new PostgreSQL or
+ * migrate_ops version, or when a signature's parts changed but the
+ * definition did not.  Equal signatures mean equal definitions, so any
+ * signature computed with a definition may stand for it.  Current rows
+ * only; as the owner.
+ */
+static void
+RefreshSignatures(const MoCatalogState *stored, const MoCatalogState *captured)
+{
+	char	  **kinds = palloc(sizeof(char *) * (WRITE_BATCH + 1));
+	char	  **identities = palloc(sizeof(char *) * (WRITE_BATCH + 1));
+	Datum	   *sigs = palloc(sizeof(Datum) * (WRITE_BATCH + 1));
+	bool	   *nulls = palloc0(sizeof(bool) * (WRITE_BATCH + 1));
+	int			n = 0;
+	int			i = 0,
+				j = 0;
+
+	for (;;)
+	{
+		const MoCatalogObject *e = i < stored->count ? &stored->objects[i] : NULL;
+		const MoCatalogObject *a = j < captured->count ? &captured->objects[j] : NULL;
+		int			c;
+
+		if (e && a)
+		{
+			c = e->kind != a->kind ? (e->kind < a->kind ? -1 : 1) : strcmp(e->identity, a->identity);
+			if (c < 0)
+				i++;
+			else if (c > 0)
+				j++;
+			else
+			{
+				if (a->has_sig && memcmp(e->hash, a->hash, 32) == 0 &&
+					(!e->has_sig || memcmp(e->sig, a->sig, 32) != 0))
+				{
+					kinds[n] = (char *) MoKindNames[a->kind];
+					identities[n] = a->identity;
+					sigs[n++] = PointerGetDatum(BytesDatum(a->sig));
+				}
+				i++;
+				j++;
+			}
+		}
+		if (n > 0 && (n == WRITE_BATCH || e == NULL || a == NULL))
+		{
+			MoArgs		args = {0};
+
+			ArgDatum(&args, TEXTARRAYOID, TextArrayDatum(kinds, n), false);
+			ArgDatum(&args, TEXTARRAYOID, TextArrayDatum(identities, n), false);
+			ArgDatum(&args, BYTEAARRAYOID, ByteaArrayDatum(sigs, nulls, n), false);
+			MoSpiExec("UPDATE migrate_ops.snapshot_objects o SET signature = u.s"
+					  "  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]),"
+					  "       pg_catalog.unnest($3::pg_catalog.bytea[])) AS u(k, i, s)"
+					  " WHERE o.valid_to IS NULL AND o.kind OPERATOR(pg_catalog.=) u.k"
+					  "   AND o.identity OPERATOR(pg_catalog.=) u.i", &args);
+			elog(DEBUG1, "migrate_ops: stored %d new signatures", n);
+			n = 0;
+		}
+		if (e == NULL || a == NULL)
+			break;
 	}
 }
 
@@ -507,12 +702,15 @@ InsertVersions(int64 id, Pairs *pairs)
  * Writes a snapshot of the current catalog: ends the stored versions of
  * what changed or disappeared since the latest snapshot and stores the new
  * ones, then the snapshots row, taken by role (the caller).  As the owner,
- * SPI connected.  With
- * skip_unchanged, nothing is written when nothing changed (res->id = 0).
+ * SPI connected.  With skip_unchanged, nothing is written when nothing
+ * changed (res->id = 0).  before, when given, is a capture of this
+ * transaction whose reference may still be the latest snapshot (read again
+ * otherwise).
  */
 static void
 SnapshotWrite(SnapshotResult *res, const char *label, const char *source, const char *reason,
-			  const char *migration, const char *role, bool skip_unchanged)
+			  const char *migration, const char *role, bool skip_unchanged,
+			  const MoCatalogState *before)
 {
 	MoCatalogFilter *filter;
 	MoArgs		args = {0};
@@ -522,7 +720,10 @@ SnapshotWrite(SnapshotResult *res, const char *label, const char *source, const 
 	DriftLock(MO_LOCK_SNAPSHOT);
 	res->previous_id = LatestSnapshot(NULL);
 	filter = MoDriftFilter();
-	res->stored = LoadStored(0, NULL);
+	if (before && before->reference && before->reference_id == res->previous_id)
+		res->stored = before->reference;	/* read before the migration, nothing written since */
+	else
+		res->stored = LoadStored(0, NULL);
 	res->captured = MoCatalogCaptureExt(MO_CAPTURE_DETAIL, NIL, filter, res->stored);
 	res->fingerprint = res->captured->fingerprint;
 	(void) MoCatalogCompare(res->stored, res->captured, PairCollect, &res->pairs);
@@ -534,6 +735,7 @@ SnapshotWrite(SnapshotResult *res, const char *label, const char *source, const 
 
 	CloseVersions(res->id, &res->pairs);
 	InsertVersions(res->id, &res->pairs);
+	RefreshSignatures(res->stored, res->captured);
 
 	MoArgInt8(&args, res->id);
 	MoArgText(&args, label);
@@ -1891,6 +2093,9 @@ migrate_ops_fingerprint(PG_FUNCTION_ARGS)
 {
 	MemoryContext fcxt = CurrentMemoryContext;
 	List	   *schemas = NIL;
+	MoCatalogFilter *filter;
+	MoCatalogState *ref;
+	int64		ref_id;
 	MoCatalogState *state;
 	char	   *fingerprint;
 
@@ -1917,7 +2122,9 @@ migrate_ops_fingerprint(PG_FUNCTION_ARGS)
 		}
 	}
 	SPI_connect();
-	state = MoCatalogCaptureExt(0, schemas, MoDriftFilter(), NULL);
+	filter = MoDriftFilter();
+	ref = LatestReference(filter, &ref_id);
+	state = MoCatalogCaptureExt(0, schemas, filter, ref);
 	fingerprint = MemoryContextStrdup(fcxt, state->fingerprint);
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(fingerprint));
@@ -1946,7 +2153,7 @@ MoSnapshotTake(const char *label)
 	CheckNote("label", label);
 	SPI_connect();
 	MoBecomeOwner(&owner);
-	SnapshotWrite(&res, label, "snapshot", NULL, NULL, role, false);
+	SnapshotWrite(&res, label, "snapshot", NULL, NULL, role, false, NULL);
 	MoRestoreUser(&owner);
 	SPI_finish();
 	return res.id;
@@ -1959,7 +2166,14 @@ MoSnapshotTake(const char *label)
 Datum
 migrate_ops_snapshot(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(MoSnapshotTake(MoOptionalTextArg(fcinfo, 0)));
+	char	   *label = MoOptionalTextArg(fcinfo, 0);
+
+	if (label && label[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label must not be empty"),
+				 errhint("Pass NULL for a snapshot without a label.")));
+	PG_RETURN_INT64(MoSnapshotTake(label));
 }
 
 /* See migrate_ops.h. */
@@ -1967,11 +2181,16 @@ char *
 MoFingerprintNow(void)
 {
 	MemoryContext caller = CurrentMemoryContext;
+	MoCatalogFilter *filter;
+	MoCatalogState *ref;
+	int64		ref_id;
 	MoCatalogState *state;
 	char	   *fingerprint;
 
 	SPI_connect();
-	state = MoCatalogCaptureExt(0, NIL, MoDriftFilter(), NULL);
+	filter = MoDriftFilter();
+	ref = LatestReference(filter, &ref_id);
+	state = MoCatalogCaptureExt(0, NIL, filter, ref);
 	fingerprint = MemoryContextStrdup(caller, state->fingerprint);
 	SPI_finish();
 	return fingerprint;
@@ -2128,7 +2347,7 @@ migrate_ops_accept_drift(PG_FUNCTION_ARGS)
 	SPI_connect();
 	MoBecomeOwner(&owner);
 	DriftLock(MO_LOCK_SCAN);
-	SnapshotWrite(&res, NULL, "accept_drift", reason, NULL, role, true);
+	SnapshotWrite(&res, NULL, "accept_drift", reason, NULL, role, true, NULL);
 	if (res.id == 0)
 	{
 		MoRestoreUser(&owner);
@@ -2172,11 +2391,23 @@ MoCatalogState *
 MoLedgerCaptureBefore(const char *version)
 {
 	MoCatalogState *before;
+	MoCatalogFilter *filter;
+	MoCatalogState *ref;
+	int64		ref_id;
 	MoArgs		args = {0};
 
 	if (!DriftTablesExist())
 		return NULL;
-	before = MoCatalogCaptureExt(0, NIL, MoDriftFilter(), NULL);
+	filter = MoDriftFilter();
+	ref = LatestReference(NULL, &ref_id);	/* unfiltered: the snapshot write after may use it */
+	before = MoCatalogCaptureExt(0, NIL, filter, ref);
+	if (ref)
+	{
+		/* kept with the capture, for MoLedgerRecordAfter() */
+		MemoryContextSetParent(ref->cxt, before->cxt);
+		before->reference = ref;
+		before->reference_id = ref_id;
+	}
 	MoArgText(&args, version);
 	MoArgText(&args, before->fingerprint);
 	MoSpiExec("UPDATE migrate_ops.migrations SET fingerprint_before = $2"
@@ -2195,7 +2426,7 @@ MoLedgerRecordAfter(const char *version, MoCatalogState *before, const char *sou
 
 	if (!DriftTablesExist())
 		return;
-	SnapshotWrite(&res, NULL, source, NULL, version, role, false);
+	SnapshotWrite(&res, NULL, source, NULL, version, role, false, before);
 	if (version == NULL || what == 0)
 		return;
 

@@ -350,8 +350,8 @@ migrate_ops_approve(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid checksum \"%s\"", checksum),
 				 errdetail("An approval is for the 64 hexadecimal digits migrate_ops.checksum(script) returns."),
-				 errhint("Approve what will run: SELECT migrate_ops.approve('%s', migrate_ops.checksum(script), note).",
-						 version)));
+				 errhint("Approve what will run: SELECT migrate_ops.approve(%s, migrate_ops.checksum(script), note).",
+						 quote_literal_cstr(version))));
 	if (note && strlen(note) > MAX_NOTE_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -571,6 +571,7 @@ typedef struct Preflight
 	const char *checksum;		/* of the script, or NULL */
 	const char *script_from;	/* NULL (no script), "given" or "ledger" */
 	const char *lint_json;		/* the script's lint findings, or NULL when unknown */
+	Datum		lint_jsonb;		/* lint_json parsed (PreflightFindings), or 0 */
 	const char *role;			/* the role that applies (the caller) */
 	bool		in_apply;		/* the gate inside apply() */
 	int			nexpected;		/* the repository's list, if given */
@@ -802,6 +803,31 @@ CheckBackup(Preflight *pf)
 					  "; take a backup and record it with migrate_ops.record_backup()"));
 }
 
+/*
+ * Sets the next SPI parameter to the lint findings as jsonb, parsed once
+ * per preflight, and in a scratch context: the parser's working memory for
+ * the findings of 20,000 statements is many times their size.
+ */
+static void
+ArgFindings(MoArgs *args, Preflight *pf)
+{
+	if (pf->lint_jsonb == (Datum) 0)
+	{
+		MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops lint findings",
+													  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(scratch);
+		Datum		parsed = DirectFunctionCall1(jsonb_in, CStringGetDatum(pf->lint_json));
+
+		MemoryContextSwitchTo(pf->cxt);
+		pf->lint_jsonb = PointerGetDatum(PG_DETOAST_DATUM_COPY(parsed));
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(scratch);
+	}
+	args->types[args->n] = JSONBOID;
+	args->values[args->n] = pf->lint_jsonb;
+	args->nulls[args->n++] = ' ';
+}
+
 /* approvals: a script with error-severity lint findings has enough approvals. */
 static void
 CheckApprovals(Preflight *pf)
@@ -824,7 +850,7 @@ CheckApprovals(Preflight *pf)
 	initStringInfo(&buf);
 	if (!lint_unknown)
 	{
-		MoArgJsonb(&args, pf->lint_json);
+		ArgFindings(&args, pf);
 		MoSpiExec("SELECT f->>'rule_id', f->>'statement'"
 				  "  FROM pg_catalog.jsonb_array_elements($1) f"
 				  " WHERE f->>'severity' OPERATOR(pg_catalog.=) 'error'", &args);
@@ -882,8 +908,8 @@ CheckApprovals(Preflight *pf)
 		appendStringInfo(&buf, "; void: %d approval%s of another checksum (the migration was edited since)",
 						 voided, voided == 1 ? "" : "s");
 	if (valid < mo_required_approvals)
-		appendStringInfo(&buf, "; another role approves with SELECT migrate_ops.approve('%s', '%s', 'note')",
-						 pf->version, pf->checksum);
+		appendStringInfo(&buf, "; another role approves with SELECT migrate_ops.approve(%s, %s, 'note')",
+						 quote_literal_cstr(pf->version), quote_literal_cstr(pf->checksum));
 	AddCheck(pf, "approvals", "error", valid >= mo_required_approvals ? CHECK_OK : CHECK_FAILED, buf.data);
 }
 
@@ -936,7 +962,7 @@ CheckLocks(Preflight *pf)
 	}
 
 	/* the relations the script locks beyond ROW EXCLUSIVE, with the strongest mode */
-	MoArgJsonb(&args, pf->lint_json);
+	ArgFindings(&args, pf);
 	MoSpiExec("SELECT pg_catalog.to_regclass(f->>'relation')::pg_catalog.oid, f->>'lock_mode'"
 			  "  FROM pg_catalog.jsonb_array_elements($1) f"
 			  " WHERE f->>'relation' IS NOT NULL AND f->>'lock_mode' IS NOT NULL"
@@ -1339,6 +1365,34 @@ StoredScript(const char *version)
 }
 
 /*
+ * What the checks need of lint()'s findings: the errors (approvals) and the
+ * locks on relations (locks), without their messages; a script of 20,000
+ * statements has as many findings.
+ */
+static List *
+GateFindings(List *findings)
+{
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	foreach(lc, findings)
+	{
+		MoLintFinding *f = (MoLintFinding *) lfirst(lc);
+		MoLintFinding *k;
+
+		if (strcmp(f->severity, "error") != 0 && (f->relation == NULL || f->lock_mode == NULL))
+			continue;
+		k = palloc(sizeof(MoLintFinding));
+		*k = *f;
+		k->command = NULL;
+		k->message = NULL;
+		k->safe_alternative = NULL;
+		kept = lappend(kept, k);
+	}
+	return kept;
+}
+
+/*
  * migrate_ops.preflight(version, script, expected) → setof (check, ok,
  * severity, detail)
  * The pre-deployment checklist; checks that need a missing argument are
@@ -1368,13 +1422,22 @@ migrate_ops_preflight(PG_FUNCTION_ARGS)
 		pf.script_from = "ledger";
 	if (script)
 	{
-		/* parsed and linted as the caller: names resolve through their search_path */
+		/*
+		 * Parsed and linted as the caller (names resolve through their
+		 * search_path), in a context of its own: only the checksum and what
+		 * the checks need of the findings outlive it.
+		 */
+		MemoryContext lintcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops preflight lint",
+													  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(lintcxt);
 		List	   *statements = MoParseScript(script, "the script");
+		char	   *findings = MoLintAvailable() ? MoLintFindingsJson(GateFindings(MoLint(statements))) : NULL;
 
+		MemoryContextSwitchTo(old);
 		pf.checksum = TextDatumGetCString(DirectFunctionCall1(migrate_ops_checksum,
 															  CStringGetTextDatum(script)));
-		if (MoLintAvailable())
-			pf.lint_json = MoLintFindingsJson(MoLint(statements));
+		pf.lint_json = findings ? pstrdup(findings) : NULL;
+		MemoryContextDelete(lintcxt);
 	}
 
 	SPI_connect();

@@ -92,6 +92,32 @@ ParseUrl(const char *url, MoUrlParts *parts)
 	return rc;
 }
 
+/*
+ * True when url is written as an absolute http(s) URL: "http://" or
+ * "https://" and a host right after it, no white space or control
+ * character anywhere.  libcurl is lenient ("http:///x" and "http:/x" are
+ * host x to it); the channel's CHECK constraint and the worker must agree
+ * on what a URL is, so the written form is checked too.
+ */
+static bool
+HttpUrlWritten(const char *url)
+{
+	const char *p;
+
+	if (pg_strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (pg_strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return false;
+	if (*p == '\0' || strchr("/?#@", *p) != NULL)
+		return false;
+	for (p = url; *p; p++)
+		if ((unsigned char) *p <= 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
 /* True when url is an absolute http or https URL with a host. */
 static bool
 IsHttpUrl(const char *url, MoUrlParts *parts)
@@ -99,7 +125,7 @@ IsHttpUrl(const char *url, MoUrlParts *parts)
 	if (ParseUrl(url, parts) != CURLUE_OK)
 		return false;
 	return (pg_strcasecmp(parts->scheme, "http") == 0 || pg_strcasecmp(parts->scheme, "https") == 0) &&
-		parts->host[0] != '\0';
+		parts->host[0] != '\0' && HttpUrlWritten(url);
 }
 
 /* Raises 22023 unless url is an http(s) URL libcurl can parse. */
@@ -122,12 +148,19 @@ MoCheckChannelUrl(const char *url)
 						   ? psprintf("A URL has at most %d bytes.", MO_MAX_URL_LEN)
 						   : psprintf("libcurl: %s.", curl_url_strerror(rc)))));
 	if (!IsHttpUrl(url, parts))
+	{
+		if (pg_strcasecmp(parts->scheme, "http") == 0 || pg_strcasecmp(parts->scheme, "https") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid channel URL"),
+					 errdetail("An http(s) URL is written scheme://host[:port][/path], with no white space or control character.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("only http and https URLs are allowed"),
 				 errdetail("The URL's scheme is \"%s\"%s.", parts->scheme,
 						   parts->host[0] == '\0' ? " and it has no host" : ""),
 				 errhint("Webhook and Slack channels deliver with an HTTP POST.")));
+	}
 	pfree(parts);
 }
 
@@ -522,6 +555,9 @@ MoSlackBody(Jsonb *envelope)
 
 /* ---- delivery ---- */
 
+/* Redirects a delivery follows at most. */
+#define MO_MAX_REDIRECTS	3
+
 /* libcurl state of one request in flight; freed by ReleaseTransfer. */
 typedef struct MoTransfer
 {
@@ -529,6 +565,8 @@ typedef struct MoTransfer
 	CURL	   *easy;
 	struct curl_slist *headers;
 	MoRequest  *req;
+	char	   *url;			/* where it is sent now (after redirects) */
+	int			redirects;		/* redirects followed so far */
 	char		errbuf[CURL_ERROR_SIZE];
 	char		response[MO_RESPONSE_KEEP + 1];
 	size_t		response_len;
@@ -679,7 +717,7 @@ AddHeader(struct curl_slist *list, const char *line)
 
 /* Sets up the easy handle of one POST; false when libcurl could not. */
 static bool
-PrepareTransfer(MoTransfer *t, bool follow_redirects)
+PrepareTransfer(MoTransfer *t)
 {
 	MoRequest  *req = t->req;
 	char		line[128];
@@ -703,6 +741,7 @@ PrepareTransfer(MoTransfer *t, bool follow_redirects)
 	if (t->headers == NULL)
 		return false;
 
+	t->url = req->url;
 	if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK ||
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
 		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
@@ -715,9 +754,8 @@ PrepareTransfer(MoTransfer *t, bool follow_redirects)
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "migrate_ops/" MO_VERSION);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) mo_connect_timeout);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) mo_request_timeout);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
-	curl_easy_setopt(e, CURLOPT_POSTREDIR, (long) CURL_REDIR_POST_ALL);
+	/* redirects are followed by FinishTransfer(), which checks each one first */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, KeepResponse);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
@@ -743,53 +781,148 @@ ResponseSnippet(MoTransfer *t)
 	return s;
 }
 
-/* Records the outcome of a finished transfer in its request (in the current memory context). */
-static void
+/*
+ * A URL as "scheme://host[:port]", for messages: never its path, query or
+ * credentials, which may carry a token (Slack's hooks.slack.com/services/…).
+ */
+static char *
+UrlOrigin(const char *url)
+{
+	MoUrlParts *parts = palloc(sizeof(MoUrlParts));
+	char	   *origin;
+
+	if (ParseUrl(url, parts) != CURLUE_OK)
+		origin = pstrdup("an invalid URL");
+	else if (parts->host[0] == '\0')
+		origin = psprintf("%s:", parts->scheme);
+	else
+	{
+		CURLU	   *h = curl_url();
+		char	   *port = NULL;
+		bool		explicit_port;
+
+		/* the port only when the URL names one */
+		explicit_port = h && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+			curl_url_get(h, CURLUPART_PORT, &port, 0) == CURLUE_OK && port != NULL;
+		curl_free(port);
+		curl_url_cleanup(h);
+		origin = psprintf("%s://%s%s%s", parts->scheme, parts->host,
+						  explicit_port ? ":" : "", explicit_port ? parts->port : "");
+	}
+	pfree(parts);
+	return origin;
+}
+
+/*
+ * Why a redirect of t to target must not be followed, or NULL: it leaves
+ * http(s), changes the scheme (https never falls back to http, nor http
+ * turns into https behind the allow-list's back), leaves
+ * migrate_ops.allowed_urls, or is one too many.
+ */
+static const char *
+RedirectRefusal(MoTransfer *t, const char *target)
+{
+	MoUrlParts *from = palloc(sizeof(MoUrlParts));
+	MoUrlParts *to = palloc(sizeof(MoUrlParts));
+	const char *why = NULL;
+
+	if (t->redirects >= MO_MAX_REDIRECTS)
+		why = psprintf("more than %d redirects", MO_MAX_REDIRECTS);
+	else if (!IsHttpUrl(target, to))
+		why = "not an http or https URL";
+	else if (!IsHttpUrl(t->url, from) || pg_strcasecmp(from->scheme, to->scheme) != 0)
+		why = "a redirect may not change the scheme";
+	else if (!MoUrlAllowed(target, mo_allowed_urls))
+		why = "not in migrate_ops.allowed_urls";
+	pfree(from);
+	pfree(to);
+	return why;
+}
+
+/*
+ * Records the outcome of a finished transfer in its request (in the current
+ * memory context); or, for a redirect that may be followed, points the
+ * transfer at its target and returns true (the caller sends it again).
+ */
+static bool
 FinishTransferIn(MoTransfer *t, CURLcode rc)
 {
 	MoRequest  *req = t->req;
 	long		status = 0;
 	curl_off_t	retry_after = 0;
 
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (rc == CURLE_OK && status >= 300 && status < 400)
+	{
+		char	   *location = NULL;
+		const char *why = NULL;
+
+		curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &location);
+		if (location != NULL && (why = RedirectRefusal(t, location)) == NULL)
+		{
+			t->url = pstrdup(location);
+			t->redirects++;
+			return true;
+		}
+		req->done = true;
+		req->finished_at = GetCurrentTimestamp();
+		req->status = (int) status;
+		req->ok = false;
+		req->permanent = true;
+		req->error = location == NULL
+			? psprintf("HTTP %ld: a redirect without a Location", status)
+			: psprintf("HTTP %ld: redirect to %s refused: %s", status, UrlOrigin(location), why);
+		return false;
+	}
+
 	req->done = true;
 	req->finished_at = GetCurrentTimestamp();
-	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	req->status = (int) status;
 	if (rc != CURLE_OK)
 	{
 		req->ok = false;
 		req->permanent = (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT ||
 						  rc == CURLE_TOO_MANY_REDIRECTS);
-		req->error = psprintf("%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
-		return;
+		req->error = psprintf("%s%s%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc),
+							  t->redirects > 0 ? " (after a redirect to " : "",
+							  t->redirects > 0 ? psprintf("%s)", UrlOrigin(t->url)) : "");
+		return false;
 	}
 	req->ok = (status >= 200 && status < 300);
 	if (req->ok)
-		return;
+		return false;
 	if (curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
 		req->retry_after = (long) retry_after;
-	if (status >= 300 && status < 400)
-	{
-		req->permanent = true;
-		req->error = psprintf("HTTP %ld: redirect not followed%s", status,
-							  mo_allowed_urls && mo_allowed_urls[0]
-							  ? " (redirects are not followed while migrate_ops.allowed_urls is set)" : "");
-	}
-	else
-	{
-		req->permanent = (status >= 400 && status < 500 && status != 408 && status != 429);
-		req->error = psprintf("HTTP %ld%s%s", status, t->response_len ? ": " : "", ResponseSnippet(t));
-	}
+	req->permanent = (status >= 400 && status < 500 && status != 408 && status != 429);
+	req->error = psprintf("HTTP %ld%s%s", status, t->response_len ? ": " : "", ResponseSnippet(t));
+	return false;
 }
 
-/* Records the outcome of a finished transfer in its request, allocated in the request's context. */
-static void
+/* Sends transfer t again, to t->url (a redirect); false when libcurl could not. */
+static bool
+RestartTransfer(MoTransfer *t)
+{
+	curl_multi_remove_handle(multi, t->easy);
+	t->errbuf[0] = '\0';
+	t->response_len = 0;
+	t->response[0] = '\0';
+	return curl_easy_setopt(t->easy, CURLOPT_URL, t->url) == CURLE_OK &&
+		curl_multi_add_handle(multi, t->easy) == CURLM_OK;
+}
+
+/*
+ * FinishTransferIn() in the request's memory context (the worker's loop
+ * context is reset while a request is in flight): its outcome, and the URL
+ * of a redirect, live as long as the request.
+ */
+static bool
 FinishTransfer(MoTransfer *t, CURLcode rc)
 {
 	MemoryContext old = MemoryContextSwitchTo(t->req->cxt);
+	bool		again = FinishTransferIn(t, rc);
 
-	FinishTransferIn(t, rc);
 	MemoryContextSwitchTo(old);
+	return again;
 }
 
 /* Marks req done with an error of libcurl's set-up. */
@@ -805,14 +938,14 @@ SetupFailed(MoRequest *req)
  * Starts the HTTP POST of req on the worker's multi handle; it runs while
  * MoHttpRun() is called, concurrently with the others in flight, and its
  * outcome is filled in when it finishes.  req (and its strings) must stay
- * allocated until then or until MoHttpReset().  Redirects are followed (at
- * most 3, http/https only) unless an allow-list is set, since a redirect
- * could lead outside it.  A request libcurl cannot set up is done at once.
+ * allocated until then or until MoHttpReset().  Redirects are followed one
+ * by one, each checked first (RedirectRefusal): at most 3, same scheme,
+ * inside migrate_ops.allowed_urls.  A request libcurl cannot set up is done
+ * at once.
  */
 void
 MoHttpStart(MoRequest *req)
 {
-	bool		follow = (mo_allowed_urls == NULL || mo_allowed_urls[0] == '\0');
 	MoTransfer *t;
 
 	if (multi == NULL)
@@ -831,7 +964,7 @@ MoHttpStart(MoRequest *req)
 	t->req = req;
 	dlist_push_tail(&transfers, &t->node);
 	ntransfers++;
-	if (!PrepareTransfer(t, follow) || curl_multi_add_handle(multi, t->easy) != CURLM_OK)
+	if (!PrepareTransfer(t) || curl_multi_add_handle(multi, t->easy) != CURLM_OK)
 	{
 		ReleaseTransfer(t);
 		SetupFailed(req);
@@ -853,7 +986,15 @@ CollectFinished(void)
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
-		FinishTransfer(t, msg->data.result);
+		if (FinishTransfer(t, msg->data.result))
+		{
+			/* a redirect to follow: the same transfer goes on (libcurl's timer starts it) */
+			if (RestartTransfer(t))
+				continue;
+			t->req->done = true;
+			t->req->finished_at = GetCurrentTimestamp();
+			t->req->error = MemoryContextStrdup(t->req->cxt, "libcurl could not follow the redirect");
+		}
 		ReleaseTransfer(t);
 		finished++;
 	}

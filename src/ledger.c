@@ -1052,16 +1052,16 @@ migrate_ops_apply(PG_FUNCTION_ARGS)
 	d.down_script = MoOptionalTextArg(fcinfo, 2);
 	d.description = MoOptionalTextArg(fcinfo, 3);
 	MoCheckVersion(d.version);
-	d.checksum = TextDatumGetCString(DirectFunctionCall1(migrate_ops_checksum,
-														 CStringGetTextDatum(d.script)));
 
-	/* Validate the whole script (syntax, transaction safety) before anything runs. */
+	/* Validate the whole script (size, syntax, transaction safety) before anything runs. */
 	d.what = psprintf("migration \"%s\"", d.version);
 	d.statements = MoParseScript(d.script, d.what);
 	MoCheckRunnableInTransaction(d.statements, d.what);
 	if (d.down_script)
 		MoCheckRunnableInTransaction(MoParseScript(d.down_script, "the down script"),
 									 psprintf("the down script of migration \"%s\"", d.version));
+	d.checksum = TextDatumGetCString(DirectFunctionCall1(migrate_ops_checksum,
+														 PG_GETARG_DATUM(1)));
 
 	/* Lint it as the caller (their search_path resolves its names); stored with the row. */
 	d.lint_json = MoLintForLedger(d.statements);
@@ -1777,8 +1777,10 @@ MoReadExpected(Jsonb *expected, char ***versions, char ***checksums)
 	args.types[0] = JSONBOID;
 	args.values[0] = JsonbPGetDatum(expected);
 	args.nulls[0] = ' ';
-	MoSpiExec("SELECT pg_catalog.jsonb_typeof(e), pg_catalog.jsonb_typeof(e->'version'),"
-			  "       e->>'version', pg_catalog.jsonb_typeof(e->'checksum'), e->>'checksum'"
+	MoSpiExec("SELECT pg_catalog.jsonb_typeof(e), pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'version'),"
+			  "       e OPERATOR(pg_catalog.->>) 'version',"
+			  "       pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'checksum'),"
+			  "       e OPERATOR(pg_catalog.->>) 'checksum'"
 			  "  FROM pg_catalog.jsonb_array_elements($1) WITH ORDINALITY AS x(e, n)"
 			  " ORDER BY n", &args);
 

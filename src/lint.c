@@ -24,6 +24,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/indexing.h"
@@ -597,6 +598,37 @@ ChangeRequiresRewrite(Node *expr, AttrNumber attnum)
 	}
 }
 
+/* check_functions_in_node() callback: a function that is not built into PostgreSQL. */
+static bool
+IsUserFunction(Oid funcid, void *context)
+{
+	(void) context;
+	return funcid >= FirstNormalObjectId;
+}
+
+/* expression_tree_walker() callback of ContainsUserFunction(). */
+static bool
+ContainsUserFunctionWalker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, IsUserFunction, context))
+		return true;
+	return expression_tree_walker(node, ContainsUserFunctionWalker, context);
+}
+
+/*
+ * True when expr calls a function (or operator) that is not built in.  The
+ * planner's constant folding executes immutable functions: lint() never
+ * folds an expression that could run a function a table's owner wrote (it
+ * would run as whoever lints, who may be a superuser).
+ */
+static bool
+ContainsUserFunction(Node *expr)
+{
+	return ContainsUserFunctionWalker(expr, NULL);
+}
+
 /* Resolves the new type and builds the coercion ALTER TABLE would use. */
 static void
 CheckTypeChange(void *arg)
@@ -610,7 +642,9 @@ CheckTypeChange(void *arg)
 	expr = coerce_to_target_type(NULL, (Node *) var, tc->oldtype, tc->newtype, tc->newtypmod,
 								 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
 	tc->castable = expr != NULL;
-	if (expr)
+	if (expr && ContainsUserFunction(expr))
+		tc->rewrite = true;		/* a cast function of its own: never run, assumed to rewrite */
+	else if (expr)
 	{
 		expr = (Node *) expression_planner((Expr *) expr);
 		tc->rewrite = ChangeRequiresRewrite(expr, tc->attnum);
@@ -795,7 +829,8 @@ NotNullImpliedByCheck(Oid relid, AttrNumber attnum)
 		if (isnull)
 			continue;
 		expr = stringToNode(TextDatumGetCString(bin));
-		expr = eval_const_expressions(NULL, expr);
+		if (!ContainsUserFunction(expr))
+			expr = eval_const_expressions(NULL, expr);
 		expr = (Node *) canonicalize_qual((Expr *) expr, true);
 		checks = list_concat(checks, make_ands_implicit((Expr *) expr));
 	}

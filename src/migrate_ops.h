@@ -62,6 +62,8 @@ typedef struct MoOwnerState
 
 extern Oid	MoExtensionOwner(void);
 extern void MoBecomeOwner(MoOwnerState *state);
+extern void MoBecomeRole(Oid role, MoOwnerState *state);
+extern bool MoRoleMayRecord(Oid role);
 extern void MoRestoreUser(MoOwnerState *state);
 
 /* Positional parameters for SPI_execute_with_args. */
@@ -277,7 +279,9 @@ typedef struct MoCatalogObject
 	MoCatalogExtra *x;			/* NULL for an object known to be unchanged */
 	uint8		kind;			/* MoKind */
 	uint8		parent_kind;	/* MoKind of x->parent */
+	bool		has_sig;		/* sig is set */
 	uint8		hash[32];		/* SHA-256 of the definition */
+	uint8		sig[32];		/* catalog signature (see catalog.c), when signed_ */
 } MoCatalogObject;
 
 /* A set of objects (the live catalog or a stored snapshot), sorted by kind and identity. */
@@ -287,6 +291,8 @@ typedef struct MoCatalogState
 	MoCatalogObject *objects;
 	int			count;
 	char		fingerprint[65];	/* hex SHA-256 over every (kind, identity, hash) */
+	struct MoCatalogState *reference;	/* the stored snapshot it was read against, or NULL */
+	int64		reference_id;	/* and that snapshot's id */
 } MoCatalogState;
 
 /* What is left out: the switchable kinds and the drift_ignore patterns. */
@@ -311,9 +317,12 @@ typedef struct MoCatalogFilter
  * be NULL (everything tracked).  Definitions are kept for every object
  * with MO_CAPTURE_DEFINITIONS, else only for objects that are not in ref
  * with the same hash (all a comparison needs); with neither, only
- * identities and hashes are kept.  Runs as the current user with
- * search_path and output settings pinned, so the result never depends on
- * the session.
+ * identities and hashes are kept.  An object of ref with the same kind,
+ * identity and catalog signature (constraints, indexes, views, triggers,
+ * policies) lends its hash, so the deparser runs only for what may have
+ * changed (never with MO_CAPTURE_DEFINITIONS).  Runs as the current user
+ * with search_path and output settings pinned, so the result never depends
+ * on the session.
  */
 extern MoCatalogState *MoCatalogCaptureExt(int flags, List *schemas,
 										   const MoCatalogFilter *filter,
@@ -321,8 +330,9 @@ extern MoCatalogState *MoCatalogCaptureExt(int flags, List *schemas,
 extern bool MoCatalogIgnored(const MoCatalogFilter *filter, int kind, const char *identity,
 							 int parent_kind, const char *parent);
 extern MoCatalogState *MoCatalogStateCreate(void);
-extern void MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
-							  int parent_kind, const char *parent, const uint8 *hash);
+extern void MoCatalogStateReserve(MoCatalogState *state, int n);
+extern MoCatalogObject *MoCatalogStateAdd(MoCatalogState *state, int kind, const char *identity,
+										   int parent_kind, const char *parent, const uint8 *hash);
 extern void MoCatalogStateFinish(MoCatalogState *state);
 extern MoCatalogObject *MoCatalogFind(const MoCatalogState *state, int kind, const char *identity);
 extern void MoCatalogFree(MoCatalogState *state);
@@ -364,6 +374,9 @@ extern MoCatalogState *MoCatalogCapture(void);
 
 /* The differences from before to after (both from MoCatalogCapture()), a List of MoDriftRow *. */
 extern List *MoCatalogDiff(MoCatalogState *before, MoCatalogState *after);
+
+/* Check every lent hash against the deparser (migrate_ops.verify_signatures). */
+extern bool mo_verify_signatures;
 
 /* ---- drift.c: fingerprints, snapshots, drift (DESIGN §2) ---- */
 extern bool mo_track_privileges;

@@ -17,6 +17,7 @@
 #include <limits.h>
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
@@ -27,8 +28,10 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "migrate_ops.h"
@@ -39,6 +42,7 @@ PG_FUNCTION_INFO_V1(migrate_ops_alter_channel);
 PG_FUNCTION_INFO_V1(migrate_ops_drop_channel);
 PG_FUNCTION_INFO_V1(migrate_ops_redeliver);
 PG_FUNCTION_INFO_V1(migrate_ops_outbox_wake);
+PG_FUNCTION_INFO_V1(migrate_ops_channels_changed);
 
 /* URL prefixes webhook and slack channels may point to ("" = any http(s)). */
 char	   *mo_allowed_urls = NULL;
@@ -307,8 +311,12 @@ migrate_ops_channels_check(PG_FUNCTION_ARGS)
 	bool		nowisnull = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "migrate_ops_channels_check: not called as a BEFORE ROW trigger");
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
+		RelationGetRelid(trigdata->tg_relation) !=
+		get_relname_relid("channels", get_namespace_oid(MO_SCHEMA, false)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("migrate_ops.channels_check() must be a BEFORE INSERT OR UPDATE row trigger on migrate_ops.channels")));
 
 	desc = trigdata->tg_relation->rd_att;
 	newtuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
@@ -328,6 +336,18 @@ migrate_ops_channels_check(PG_FUNCTION_ARGS)
 	now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	newtuple = heap_modify_tuple_by_cols(newtuple, desc, 1, &attnum, &now, &nowisnull);
 	return PointerGetDatum(newtuple);
+}
+
+/*
+ * Error context callback of add_channel() and alter_channel(): an error
+ * they raise is logged without the statement (log_min_error_statement),
+ * whose text holds the channel's URL and secret.
+ */
+static void
+HideStatementCallback(void *arg)
+{
+	(void) arg;
+	errhidestmt(true);
 }
 
 /* Raises 42704 unless the channel exists (SPI connected, as the owner). */
@@ -351,14 +371,20 @@ RequireChannel(const char *name)
 Datum
 migrate_ops_add_channel(PG_FUNCTION_ARGS)
 {
-	char	   *name = MoRequiredTextArg(fcinfo, 0, "name");
-	char	   *kind = MoRequiredTextArg(fcinfo, 1, "kind");
-	char	   *url = MoOptionalTextArg(fcinfo, 2);
-	char	   *secret = MoOptionalTextArg(fcinfo, 4);
+	ErrorContextCallback hide = {error_context_stack, HideStatementCallback, NULL};
+	char	   *name;
+	char	   *kind;
+	char	   *url;
+	char	   *secret;
 	char	   *role = MoCurrentRoleName();
 	MoOwnerState owner;
 	MoArgs		args = {0};
 
+	error_context_stack = &hide;
+	name = MoRequiredTextArg(fcinfo, 0, "name");
+	kind = MoRequiredTextArg(fcinfo, 1, "kind");
+	url = MoOptionalTextArg(fcinfo, 2);
+	secret = MoOptionalTextArg(fcinfo, 4);
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -392,6 +418,7 @@ migrate_ops_add_channel(PG_FUNCTION_ARGS)
 			  " VALUES ($1, $2, $3, $4, $5, $6, $7)", &args);
 	MoRestoreUser(&owner);
 	SPI_finish();
+	error_context_stack = hide.previous;
 	PG_RETURN_VOID();
 }
 
@@ -402,9 +429,10 @@ migrate_ops_add_channel(PG_FUNCTION_ARGS)
 Datum
 migrate_ops_alter_channel(PG_FUNCTION_ARGS)
 {
-	char	   *name = MoRequiredTextArg(fcinfo, 0, "name");
-	char	   *new_url = MoOptionalTextArg(fcinfo, 1);
-	char	   *new_secret = MoOptionalTextArg(fcinfo, 3);
+	ErrorContextCallback hide = {error_context_stack, HideStatementCallback, NULL};
+	char	   *name;
+	char	   *new_url;
+	char	   *new_secret;
 	MoOwnerState owner;
 	MoArgs		args = {0};
 	bool		isnull;
@@ -413,6 +441,10 @@ migrate_ops_alter_channel(PG_FUNCTION_ARGS)
 	char	   *secret;
 	ArrayType  *events;
 
+	error_context_stack = &hide;
+	name = MoRequiredTextArg(fcinfo, 0, "name");
+	new_url = MoOptionalTextArg(fcinfo, 1);
+	new_secret = MoOptionalTextArg(fcinfo, 3);
 	SPI_connect();
 	MoBecomeOwner(&owner);
 	RequireChannel(name);
@@ -447,6 +479,7 @@ migrate_ops_alter_channel(PG_FUNCTION_ARGS)
 			  " WHERE name OPERATOR(pg_catalog.=) $1", &args);
 	MoRestoreUser(&owner);
 	SPI_finish();
+	error_context_stack = hide.previous;
 
 	/* a re-enabled channel or a fixed URL: pending rows may be deliverable now */
 	MoWakeWorkerAtCommit();
@@ -517,9 +550,145 @@ Datum
 migrate_ops_outbox_wake(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "migrate_ops_outbox_wake: not called as a trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("migrate_ops.outbox_wake() can only be called as a trigger")));
 	MoWakeWorkerAtCommit();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * Trigger on migrate_ops.channels (AFTER, FOR EACH STATEMENT, any change):
+ * sends a relcache invalidation of the table, so every session's channel
+ * cache (below) is reloaded before its next event.
+ */
+Datum
+migrate_ops_channels_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		RelationGetRelid(trigdata->tg_relation) !=
+		get_relname_relid("channels", get_namespace_oid(MO_SCHEMA, false)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("migrate_ops.channels_changed() must be a statement trigger on migrate_ops.channels")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+/* ---- the channel cache ---- */
+
+/*
+ * The enabled channels of this database, as each session last read them:
+ * most events match no channel, and this lets them skip the fan-out query.
+ * A change to migrate_ops.channels invalidates it in every session (the
+ * channels_changed trigger sends a relcache invalidation, processed at the
+ * latest when the next event is emitted).
+ */
+typedef struct CachedChannel
+{
+	bool		notify;			/* kind 'notify' (else webhook or slack) */
+	List	   *patterns;		/* char *, the channel's event filter */
+} CachedChannel;
+
+static List *channel_cache = NIL;
+static bool channel_cache_valid = false;
+static Oid	channel_cache_relid = InvalidOid;
+static MemoryContext channel_cache_cxt = NULL;
+
+/* Relcache callback: a change to migrate_ops.channels (or to everything). */
+static void
+ChannelCacheInvalidate(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || relid == channel_cache_relid)
+		channel_cache_valid = false;
+}
+
+/* Reads the enabled channels into the cache (SPI connected, as the owner). */
+static void
+ChannelCacheLoad(void)
+{
+	MemoryContext old;
+
+	if (channel_cache_cxt == NULL)
+	{
+		channel_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "migrate_ops channel cache",
+												  ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(ChannelCacheInvalidate, (Datum) 0);
+	}
+	MemoryContextReset(channel_cache_cxt);
+	channel_cache = NIL;
+	channel_cache_valid = true;	/* before reading: an invalidation during the read wins */
+	channel_cache_relid = get_relname_relid("channels", get_namespace_oid(MO_SCHEMA, false));
+
+	MoSpiExec("SELECT kind OPERATOR(pg_catalog.=) 'notify', events FROM migrate_ops.channels WHERE enabled", NULL);
+	old = MemoryContextSwitchTo(channel_cache_cxt);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		CachedChannel *ch = palloc0(sizeof(CachedChannel));
+		bool		isnull;
+		Datum		events;
+
+		ch->notify = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		events = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			deconstruct_array(DatumGetArrayTypeP(events), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			for (int j = 0; j < n; j++)
+				if (!nulls[j])
+					ch->patterns = lappend(ch->patterns, TextDatumGetCString(elems[j]));
+		}
+		channel_cache = lappend(channel_cache, ch);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Whether an event filter pattern ('*', 'a.b', 'a.*') matches event. */
+static bool
+PatternMatches(const char *pattern, const char *event)
+{
+	size_t		len = strlen(pattern);
+
+	if (strcmp(pattern, "*") == 0 || strcmp(pattern, event) == 0)
+		return true;
+	return len >= 2 && strcmp(pattern + len - 2, ".*") == 0 &&
+		strncmp(event, pattern, len - 1) == 0;
+}
+
+/* Which kinds of enabled channels match event, from the cache (SPI connected, as the owner). */
+static void
+ChannelsMatching(const char *event, bool *queue, bool *notify)
+{
+	ListCell   *lc;
+
+	AcceptInvalidationMessages();	/* see channels committed since the last event */
+	if (!channel_cache_valid)
+		ChannelCacheLoad();
+	*queue = *notify = false;
+	foreach(lc, channel_cache)
+	{
+		CachedChannel *ch = (CachedChannel *) lfirst(lc);
+		ListCell   *lp;
+
+		foreach(lp, ch->patterns)
+		{
+			if (PatternMatches((char *) lfirst(lp), event))
+			{
+				if (ch->notify)
+					*notify = true;
+				else
+					*queue = true;
+				break;
+			}
+		}
+	}
 }
 
 /* ---- fan-out ---- */
@@ -565,7 +734,10 @@ int64
 MoOutboxEnqueue(const char *event, const char *payload_json, const char *role)
 {
 	static SPIPlanPtr plan = NULL;	/* emitted often (ddl.out_of_band): keep the plan */
+	static SPIPlanPtr plain_plan = NULL;
 	MoArgs		args = {0};
+	bool		any_queue;
+	bool		any_notify;
 	bool		isnull;
 	int64		id;
 	int64		queued;
@@ -574,6 +746,16 @@ MoOutboxEnqueue(const char *event, const char *payload_json, const char *role)
 	MoArgText(&args, event);
 	MoArgJsonb(&args, payload_json ? payload_json : "{}");
 	MoArgText(&args, role);
+
+	/* No channel wants it (the common case): the event row alone. */
+	ChannelsMatching(event, &any_queue, &any_notify);
+	if (!any_queue && !any_notify)
+	{
+		MoSpiExecPlan(&plain_plan, "INSERT INTO migrate_ops.events (event, payload, created_by)"
+					  " VALUES ($1, $2, $3) RETURNING id", &args);
+		return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
 	MoSpiExecPlan(&plan, "WITH e AS ("
 			  "  INSERT INTO migrate_ops.events (event, payload, created_by) VALUES ($1, $2, $3)"
 			  "  RETURNING id, pg_catalog.jsonb_build_object('id', id, 'event', event,"

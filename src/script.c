@@ -15,6 +15,7 @@
 #include "tcop/utility.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "migrate_ops.h"
 
@@ -112,6 +113,7 @@ MoParseScript(const char *script, const char *what)
 	int			number = 0;
 	int			line = 1;
 	int			line_offset = 0;
+	MemoryContext scancxt;
 
 	if (size > (size_t) mo_max_script_size * 1024)
 		ereport(ERROR,
@@ -134,13 +136,24 @@ MoParseScript(const char *script, const char *what)
 		error_context_stack = errcallback.previous;
 	}
 
+	/*
+	 * The scanner leaves a little memory behind at each use (scanner_finish
+	 * frees only large buffers): a context reset per statement keeps a
+	 * script of a million statements from costing gigabytes.
+	 */
+	scancxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops first token",
+									ALLOCSET_SMALL_SIZES);
 	foreach(lc, raws)
 	{
 		RawStmt    *raw = lfirst_node(RawStmt, lc);
 		MoStatement *st = palloc0(sizeof(MoStatement));
 		int			loc = raw->stmt_location;
 		int			len = raw->stmt_len > 0 ? raw->stmt_len : (int) size - loc;
+		MemoryContext old = MemoryContextSwitchTo(scancxt);
 		int			skip = FirstTokenOffset(script + loc, len);
+
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(scancxt);
 
 		st->number = ++number;
 		st->location = loc + skip;
@@ -153,6 +166,7 @@ MoParseScript(const char *script, const char *what)
 		st->tag = GetCommandTagName(CreateCommandTag(raw->stmt));
 		result = lappend(result, st);
 	}
+	MemoryContextDelete(scancxt);
 	return result;
 }
 

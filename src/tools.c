@@ -41,6 +41,7 @@
 #include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
@@ -49,6 +50,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
@@ -57,6 +59,7 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "migrate_ops.h"
@@ -263,7 +266,34 @@ ToolRecognise(Oid relid)
 	return kind;
 }
 
-/* Whether relid has the migrate_ops_tool trigger; *enabled says if it fires. */
+/* The owner of relation relid (InvalidOid if it is gone). */
+static Oid
+RelOwner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner = InvalidOid;
+
+	if (HeapTupleIsValid(tup))
+	{
+		owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		ReleaseSysCache(tup);
+	}
+	return owner;
+}
+
+/* The OID of migrate_ops.tool_ledger_trigger(), or InvalidOid. */
+static Oid
+ToolTriggerFunction(void)
+{
+	return LookupFuncName(list_make2(makeString(MO_SCHEMA), makeString("tool_ledger_trigger")),
+						  0, NULL, true);
+}
+
+/*
+ * Whether relid has the migrate_ops_tool trigger (calling migrate_ops' own
+ * function: a trigger of that name a table's owner made does not count);
+ * *enabled says if it fires.
+ */
 static bool
 HasToolTrigger(Oid relid, bool *enabled)
 {
@@ -280,7 +310,7 @@ HasToolTrigger(Oid relid, bool *enabled)
 		{
 			Trigger    *tg = &rel->trigdesc->triggers[i];
 
-			if (strcmp(tg->tgname, TOOL_TRIGGER) == 0)
+			if (strcmp(tg->tgname, TOOL_TRIGGER) == 0 && tg->tgfoid == ToolTriggerFunction())
 			{
 				found = true;
 				if (enabled)
@@ -432,23 +462,31 @@ ToolInstallTrigger(void *arg)
 	bool		suspended = MoCaptureSuspend(true);
 	MoOwnerState owner;
 
-	SPI_connect();
-	MoBecomeOwner(&owner);
-	MoSpiExec(psprintf("CREATE TRIGGER " TOOL_TRIGGER " AFTER INSERT OR UPDATE OR DELETE ON %s"
-					   " FOR EACH ROW EXECUTE FUNCTION migrate_ops.tool_ledger_trigger(%s)",
-					   qual, tool), NULL);
-	TriggerDependsOnExtension(ia->relid, TOOL_TRIGGER);
-	if (ia->kind == TOOL_GOLANG_MIGRATE)
+	/* capture resumes even when this fails (the rest of the transaction is logged) */
+	PG_TRY();
 	{
-		MoSpiExec(psprintf("CREATE TRIGGER " TOOL_TRUNCATE_TRIGGER " BEFORE TRUNCATE ON %s"
-						   " FOR EACH STATEMENT EXECUTE FUNCTION migrate_ops.tool_ledger_trigger(%s)",
+		SPI_connect();
+		MoBecomeOwner(&owner);
+		MoSpiExec(psprintf("CREATE TRIGGER " TOOL_TRIGGER " AFTER INSERT OR UPDATE OR DELETE ON %s"
+						   " FOR EACH ROW EXECUTE FUNCTION migrate_ops.tool_ledger_trigger(%s)",
 						   qual, tool), NULL);
-		TriggerDependsOnExtension(ia->relid, TOOL_TRUNCATE_TRIGGER);
+		TriggerDependsOnExtension(ia->relid, TOOL_TRIGGER);
+		if (ia->kind == TOOL_GOLANG_MIGRATE)
+		{
+			MoSpiExec(psprintf("CREATE TRIGGER " TOOL_TRUNCATE_TRIGGER " BEFORE TRUNCATE ON %s"
+							   " FOR EACH STATEMENT EXECUTE FUNCTION migrate_ops.tool_ledger_trigger(%s)",
+							   qual, tool), NULL);
+			TriggerDependsOnExtension(ia->relid, TOOL_TRUNCATE_TRIGGER);
+		}
+		CommandCounterIncrement();
+		MoRestoreUser(&owner);
+		SPI_finish();
 	}
-	CommandCounterIncrement();
-	MoRestoreUser(&owner);
-	SPI_finish();
-	(void) MoCaptureSuspend(suspended);
+	PG_FINALLY();
+	{
+		(void) MoCaptureSuspend(suspended);
+	}
+	PG_END_TRY();
 	ereport(NOTICE,
 			(errmsg("migrate_ops records the migrations %s writes to %s",
 					tools[ia->kind].name, qual)));
@@ -1001,8 +1039,8 @@ HandleGolangMigrate(ToolRow *r)
 			MemoryContextSwitchTo(old);
 		}
 		SPI_connect();
-		MoBecomeOwner(&owner);
-		MoSpiExec(psprintf("SELECT version, dirty FROM %s LIMIT 1", r->qual), NULL);
+		MoBecomeRole(r->td->tg_relation->rd_rel->relowner, &owner);
+		MoSpiExec(psprintf("SELECT version, dirty FROM ONLY %s LIMIT 1", r->qual), NULL);
 		prev->has_row = SPI_processed > 0;
 		if (prev->has_row)
 		{
@@ -1075,23 +1113,49 @@ HandleGolangMigrate(ToolRow *r)
 
 /* ---- Sqitch ---- */
 
+/*
+ * Sqitch's changes table beside its events table evid: a plain table of the
+ * same owner with text change_id and script_hash columns, or InvalidOid.
+ * Anything else (a view, other types, another owner) is not read: what its
+ * owner defined must not run when migrate_ops reads it.
+ */
+static Oid
+SqitchChanges(Oid evid)
+{
+	Oid			changes = get_relname_relid("changes", get_rel_namespace(evid));
+	Relation	rel;
+	bool		ok;
+
+	if (!OidIsValid(changes) || (rel = try_relation_open(changes, AccessShareLock)) == NULL)
+		return InvalidOid;
+	ok = rel->rd_rel->relkind == RELKIND_RELATION &&
+		rel->rd_rel->relowner == RelOwner(evid);
+	for (int i = 0; ok && i < 2; i++)
+	{
+		int			fno = SPI_fnumber(RelationGetDescr(rel), i == 0 ? "change_id" : "script_hash");
+
+		ok = fno > 0 && TypeClass(TupleDescAttr(RelationGetDescr(rel), fno - 1)->atttypid) == CT_TEXT;
+	}
+	relation_close(rel, AccessShareLock);
+	return ok ? changes : InvalidOid;
+}
+
 /* The script_hash Sqitch keeps for change_id in the changes table beside events, or NULL. */
 static char *
 SqitchScriptHash(ToolRow *r, const char *change_id)
 {
 	MoOwnerState owner;
 	MoArgs		args = {0};
-	Oid			changes = get_relname_relid("changes", get_rel_namespace(r->relid));
+	Oid			changes = SqitchChanges(r->relid);
 	char	   *hash = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (!OidIsValid(changes) || get_attnum(changes, "script_hash") == InvalidAttrNumber ||
-		get_attnum(changes, "change_id") == InvalidAttrNumber)
+	if (!OidIsValid(changes) || change_id == NULL)
 		return NULL;
 	MoArgText(&args, change_id);
 	SPI_connect();
-	MoBecomeOwner(&owner);
-	MoSpiExec(psprintf("SELECT script_hash::pg_catalog.text FROM %s"
+	MoBecomeRole(RelOwner(changes), &owner);
+	MoSpiExec(psprintf("SELECT script_hash::pg_catalog.text FROM ONLY %s"
 					   " WHERE change_id::pg_catalog.text OPERATOR(pg_catalog.=) $1",
 					   quote_qualified_identifier(r->schema, "changes")), &args);
 	if (SPI_processed > 0 && MoSpiGetText(0, 1))
@@ -1185,6 +1249,44 @@ ToolHandleRow(void *arg)
 	}
 }
 
+/* The tool ledger this transaction warned about last (ToolWriterTrusted). */
+static Oid	untrusted_warned = InvalidOid;
+
+/*
+ * Whether what the current role writes to a tool's ledger rel may be
+ * recorded: the role and the table's owner may both record migrations
+ * (MoRoleMayRecord).  Otherwise a role that can create a table could forge
+ * ledger rows, move the drift baseline and make ready() false with a
+ * look-alike of a tool's table.  Says so in a WARNING, once per transaction
+ * and table; the tool's statement goes on.
+ */
+static bool
+ToolWriterTrusted(Relation rel, int kind)
+{
+	Oid			writer = GetUserId();
+	Oid			owner = rel->rd_rel->relowner;
+	Oid			untrusted;
+
+	if (MoRoleMayRecord(writer) && (owner == writer || MoRoleMayRecord(owner)))
+		return true;
+	if (untrusted_warned == RelationGetRelid(rel))
+		return false;
+	untrusted_warned = RelationGetRelid(rel);
+	untrusted = MoRoleMayRecord(writer) ? owner : writer;
+	ereport(WARNING,
+			(errmsg("migrate_ops does not record what %s writes to %s",
+					tools[kind].name,
+					quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											   RelationGetRelationName(rel))),
+			 errdetail("Role \"%s\", %s, may not record migrations (EXECUTE on migrate_ops.start()).",
+					   GetUserNameFromId(untrusted, false),
+					   untrusted == owner ? "the table's owner" : "which writes the tool's ledger"),
+			 errhint("Grant the deploy tool's role what recording a migration by hand needs "
+					 "(GRANT EXECUTE ON FUNCTION migrate_ops.start(text, text, text) or the "
+					 "migrate_deploy role of the README), then SELECT * FROM migrate_ops.sync().")));
+	return false;
+}
+
 /*
  * migrate_ops.tool_ledger_trigger() → trigger
  * The trigger migrate_ops installs on a deploy tool's ledger table (its
@@ -1214,6 +1316,8 @@ migrate_ops_tool_ledger_trigger(PG_FUNCTION_ARGS)
 				 errdetail("It runs AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW with the name of a deploy tool as its argument (golang-migrate also BEFORE TRUNCATE)."),
 				 errhint("Let migrate_ops install it: SELECT * FROM migrate_ops.sync().")));
 	if (!mo_track_tools || MoCaptureIsRestore(true))
+		return PointerGetDatum(NULL);
+	if (!ToolWriterTrusted(td->tg_relation, kind))
 		return PointerGetDatum(NULL);
 
 	r.kind = kind;
@@ -1349,7 +1453,8 @@ migrate_ops_tool_ledgers(PG_FUNCTION_ARGS)
 		values[1] = ObjectIdGetDatum(f->relid);
 		values[2] = CStringGetTextDatum(LedgerPrefix(f->kind, get_namespace_name(get_rel_namespace(f->relid)),
 													 get_rel_name(f->relid)));
-		values[3] = BoolGetDatum(f->tracked && f->enabled && mo_track_tools);
+		values[3] = BoolGetDatum(f->tracked && f->enabled && mo_track_tools &&
+								 MoRoleMayRecord(RelOwner(f->relid)));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -1398,7 +1503,7 @@ SyncQuery(const FoundLedger *f, const char *qual)
 							"  checksum::pg_catalog.text, NULL::pg_catalog.text,"
 							"  pg_catalog.left(logs, 4000), started_at::pg_catalog.timestamptz,"
 							"  COALESCE(finished_at, rolled_back_at, started_at)::pg_catalog.timestamptz"
-							"  FROM %s ORDER BY migration_name,"
+							"  FROM ONLY %s ORDER BY migration_name,"
 							"  (finished_at IS NOT NULL AND rolled_back_at IS NULL) DESC, started_at DESC) x"
 							" ORDER BY 6, 1", qual);
 		case TOOL_FLYWAY:
@@ -1411,36 +1516,33 @@ SyncQuery(const FoundLedger *f, const char *qual)
 							"  FROM (SELECT DISTINCT ON (k) *"
 							"    FROM (SELECT COALESCE(version, CASE WHEN type OPERATOR(pg_catalog.=) 'SCHEMA'"
 							"                 THEN description ELSE script END)::pg_catalog.text AS k, *"
-							"          FROM %s) y ORDER BY k, installed_rank DESC) x"
+							"          FROM ONLY %s) y ORDER BY k, installed_rank DESC) x"
 							" WHERE k IS NOT NULL ORDER BY installed_rank", qual);
 		case TOOL_DBMATE:
 			return psprintf("SELECT version::pg_catalog.text, 'baselined', NULL::pg_catalog.text,"
 							"  NULL::pg_catalog.text, NULL::pg_catalog.text, NULL::pg_catalog.timestamptz,"
-							"  NULL::pg_catalog.timestamptz FROM %s ORDER BY 1", qual);
+							"  NULL::pg_catalog.timestamptz FROM ONLY %s ORDER BY 1", qual);
 		case TOOL_GOLANG_MIGRATE:
 			return psprintf("SELECT version::pg_catalog.text, CASE WHEN dirty THEN 'failed' ELSE 'baselined' END,"
 							"  NULL::pg_catalog.text, NULL::pg_catalog.text,"
 							"  CASE WHEN dirty THEN 'golang-migrate left the version dirty' END,"
 							"  NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz"
-							"  FROM %s WHERE version OPERATOR(pg_catalog.>=) 0", qual);
+							"  FROM ONLY %s WHERE version OPERATOR(pg_catalog.>=) 0", qual);
 		case TOOL_SQITCH:
 			{
 				Oid			nsp = get_rel_namespace(f->relid);
-				Oid			changes = get_relname_relid("changes", nsp);
-				bool		hashes = OidIsValid(changes) &&
-					get_attnum(changes, "script_hash") != InvalidAttrNumber &&
-					get_attnum(changes, "change_id") != InvalidAttrNumber;
+				bool		hashes = OidIsValid(SqitchChanges(f->relid));
 
 				return psprintf("SELECT project OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) change,"
 								"  CASE event WHEN 'deploy' THEN 'baselined' WHEN 'revert' THEN 'rolled_back'"
 								"  ELSE 'failed' END, %s, NULLIF(note, ''),"
 								"  CASE WHEN event OPERATOR(pg_catalog.=) 'fail' THEN 'sqitch deploy failed' END,"
 								"  committed_at::pg_catalog.timestamptz, committed_at::pg_catalog.timestamptz"
-								"  FROM (SELECT DISTINCT ON (project, change) * FROM %s"
+								"  FROM (SELECT DISTINCT ON (project, change) * FROM ONLY %s"
 								"        WHERE event OPERATOR(pg_catalog.<>) 'merge'"
 								"        ORDER BY project, change, committed_at DESC) e"
 								" ORDER BY committed_at",
-								hashes ? psprintf("(SELECT c.script_hash::pg_catalog.text FROM %s c"
+								hashes ? psprintf("(SELECT c.script_hash::pg_catalog.text FROM ONLY %s c"
 												  "  WHERE c.change_id OPERATOR(pg_catalog.=) e.change_id)",
 												  quote_qualified_identifier(get_namespace_name(nsp), "changes")) :
 								"NULL::pg_catalog.text", qual);
@@ -1449,7 +1551,7 @@ SyncQuery(const FoundLedger *f, const char *qual)
 	return NULL;
 }
 
-/* Reads the versions of one ledger (as the owner). */
+/* Reads the versions of one ledger (as the table's owner). */
 static List *
 SyncRead(const FoundLedger *f, const char *qual)
 {
@@ -1458,7 +1560,7 @@ SyncRead(const FoundLedger *f, const char *qual)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	SPI_connect();
-	MoBecomeOwner(&owner);
+	MoBecomeRole(RelOwner(f->relid), &owner);
 	MoSpiExec(SyncQuery(f, qual), NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1607,6 +1709,17 @@ migrate_ops_sync(PG_FUNCTION_ARGS)
 								   quote_qualified_identifier(get_namespace_name(get_rel_namespace(f->relid)),
 															  get_rel_name(f->relid)));
 
+		if (!MoRoleMayRecord(RelOwner(f->relid)))
+		{
+			ereport(WARNING,
+					(errmsg("migrate_ops.sync() skips the %s ledger %s",
+							tools[f->kind].name,
+							quote_qualified_identifier(get_namespace_name(get_rel_namespace(f->relid)),
+													   get_rel_name(f->relid))),
+					 errdetail("Its owner, role \"%s\", may not record migrations (EXECUTE on migrate_ops.start()).",
+							   GetUserNameFromId(RelOwner(f->relid), false))));
+			continue;
+		}
 		if (ToolProtectedExt(SyncLedger, &sa, what, false))
 			recorded += sa.recorded;
 	}
@@ -1640,10 +1753,12 @@ ToolsXactCallback(XactEvent event, void *arg)
 			if (MoToolOpen(NULL, NULL, NULL))
 				tool_abort_seen = true;
 			gm_prev = NIL;		/* its memory goes with the transaction */
+			untrusted_warned = InvalidOid;
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 			gm_prev = NIL;
+			untrusted_warned = InvalidOid;
 			break;
 		default:
 			break;

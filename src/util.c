@@ -9,6 +9,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/cryptohash.h"
@@ -17,6 +18,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -73,10 +75,21 @@ MoExtensionOwner(void)
 void
 MoBecomeOwner(MoOwnerState *state)
 {
-	Oid			owner = MoExtensionOwner();
+	MoBecomeRole(MoExtensionOwner(), state);
+}
 
+/*
+ * Switches to role (restricted, search_path pinned) like MoBecomeOwner():
+ * how code that reads a user's table runs as that table's owner, as
+ * PostgreSQL's own maintenance commands do, so that nothing the table's
+ * owner defined (a view, a cast, a policy) ever runs with more privileges
+ * than its owner has.  Always paired with MoRestoreUser().
+ */
+void
+MoBecomeRole(Oid role, MoOwnerState *state)
+{
 	GetUserIdAndSecContext(&state->save_userid, &state->save_sec_context);
-	SetUserIdAndSecContext(owner,
+	SetUserIdAndSecContext(role,
 						   state->save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -92,6 +105,25 @@ MoRestoreUser(MoOwnerState *state)
 {
 	AtEOXact_GUC(true, state->save_nestlevel);
 	SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
+}
+
+/*
+ * True when role may record migrations: it has EXECUTE on
+ * migrate_ops.start(text, text, text), the privilege of record-only mode
+ * (superusers have it).  Recording what a deploy tool writes to its ledger
+ * asks the same of the role that writes it and of the table's owner.
+ */
+bool
+MoRoleMayRecord(Oid role)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Oid			start;
+
+	if (superuser_arg(role))
+		return true;
+	start = LookupFuncName(list_make2(makeString(MO_SCHEMA), makeString("start")),
+						   3, argtypes, true);
+	return OidIsValid(start) && MO_PROC_ACLCHECK(start, role, ACL_EXECUTE) == ACLCHECK_OK;
 }
 
 /* Appends one parameter slot, checking the fixed bound. */

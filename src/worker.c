@@ -1042,8 +1042,20 @@ WorkerExit(MoExitReason reason, const char *why)
 static void
 BeginWork(const char *activity_text)
 {
+	Oid			ext;
+
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+
+	/*
+	 * A share lock on the extension first, as on any object a transaction
+	 * uses: DROP EXTENSION (which locks it before its tables) then waits
+	 * for this short transaction instead of deadlocking with it on the
+	 * tables (and failing the user's DROP).
+	 */
+	ext = get_extension_oid(MO_EXTENSION_NAME, true);
+	if (OidIsValid(ext))
+		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity_text);
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -1,6 +1,37 @@
 -- migrate_ops: the migration ledger (install parts are concatenated in name order)
 \echo Use "CREATE EXTENSION migrate_ops" to load this file. \quit
 
+-- CREATE EXTENSION creates the schema migrate_ops, owned by the installing
+-- superuser, unless it exists already.  A schema someone else made and owns
+-- (or may create objects in) would let that role plant functions and
+-- operators next to the extension's, which its users and its background
+-- worker call as superusers: refuse it.
+DO $$
+DECLARE
+    bad text;
+BEGIN
+    SELECT pg_catalog.string_agg(CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                      ELSE pg_catalog.quote_ident(r.rolname) END
+                                 OPERATOR(pg_catalog.||) ' ('
+                                 OPERATOR(pg_catalog.||) a.why OPERATOR(pg_catalog.||) ')', ', ')
+      INTO bad
+      FROM (SELECT n.nspowner AS grantee, 'owner' AS why
+              FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'migrate_ops'
+            UNION ALL
+            SELECT x.grantee, 'CREATE'
+              FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) x
+             WHERE n.nspname OPERATOR(pg_catalog.=) 'migrate_ops'
+               AND x.privilege_type OPERATOR(pg_catalog.=) 'CREATE') a
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+     WHERE a.grantee OPERATOR(pg_catalog.=) 0 OR NOT r.rolsuper;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'schema migrate_ops exists and is not reserved for superusers'
+            USING ERRCODE = '42501',
+                  DETAIL = 'Roles that are not superusers own it or may create objects in it: ' OPERATOR(pg_catalog.||) bad OPERATOR(pg_catalog.||) '.',
+                  HINT = 'Drop the schema (or give it to a superuser and revoke CREATE on it), then CREATE EXTENSION migrate_ops.';
+    END IF;
+END $$;
+
 -- One row per migration version.
 CREATE TABLE migrate_ops.migrations (
     version             text PRIMARY KEY,

@@ -37,6 +37,10 @@ CREATE TABLE migrate_ops.snapshot_objects (
     ord                 bigint NOT NULL DEFAULT 0,
     valid_from          bigint NOT NULL,
     valid_to            bigint,
+    -- SHA-256 of what the definition is made of, read without the deparser
+    -- (catalog signature): an object whose signature is unchanged has the
+    -- same definition, so it is not deparsed again.  NULL: none.
+    signature           bytea,
     PRIMARY KEY (kind, identity, valid_from)
 );
 CREATE UNIQUE INDEX snapshot_objects_current_idx

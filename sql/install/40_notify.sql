@@ -34,6 +34,14 @@ LANGUAGE C;
 CREATE TRIGGER channels_check BEFORE INSERT OR UPDATE ON migrate_ops.channels
     FOR EACH ROW EXECUTE FUNCTION migrate_ops.channels_check();
 
+-- Every session caches the enabled channels; a change invalidates the caches.
+CREATE FUNCTION migrate_ops.channels_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'migrate_ops_channels_changed'
+LANGUAGE C;
+CREATE TRIGGER channels_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON migrate_ops.channels
+    FOR EACH STATEMENT EXECUTE FUNCTION migrate_ops.channels_changed();
+
 -- What roles without access to channels may see: no path, query or secret.
 CREATE VIEW migrate_ops.channels_masked AS
 SELECT c.name, c.kind,

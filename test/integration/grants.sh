@@ -32,6 +32,7 @@ can t_deploy "SELECT * FROM migrate_ops.plan('ALTER TABLE g_orders ADD COLUMN x 
 can t_deploy "SELECT * FROM migrate_ops.preflight('2', 'ALTER TABLE g_orders ADD COLUMN x int')"
 can t_deploy "SELECT migrate_ops.start('2'); CREATE INDEX ON g_orders (id); SELECT migrate_ops.finish('2')"
 can t_deploy "SELECT * FROM migrate_ops.status(); SELECT * FROM migrate_ops.drift(); SELECT migrate_ops.ready()"
+can t_deploy "CREATE TABLE g_dbmate (version varchar(128) PRIMARY KEY); INSERT INTO g_dbmate VALUES ('1')"
 cannot t_deploy "UPDATE migrate_ops.migrations SET state = 'applied'"
 cannot t_deploy "SELECT * FROM migrate_ops.migrations"
 cannot t_deploy "DELETE FROM migrate_ops.ddl_log"
@@ -65,6 +66,7 @@ cannot t_admin "UPDATE migrate_ops.migrations SET state = 'applied'"
 cannot t_admin "SET migrate_ops.environment = 'development'"
 
 it_expect "SELECT string_agg(version || ':' || state || ':' || applied_by, ',' ORDER BY version) FROM migrate_ops.migrations" \
-    "1:applied:t_deploy,2:applied:t_deploy" "the ledger holds exactly what the deploy role did, under its name"
+    "1:applied:t_deploy,2:applied:t_deploy,dbmate[public.g_dbmate]:1:applied:t_deploy" \
+    "the ledger holds exactly what the deploy role did (by hand and through a tool's ledger), under its name"
 mo_psql -d "$IT_DB" -q -c "DROP OWNED BY t_deploy, t_monitor, t_approver, t_admin, migrate_deploy, migrate_monitor, migrate_approver, migrate_admin" \
     -c "DROP ROLE t_deploy, t_monitor, t_approver, t_admin, migrate_deploy, migrate_monitor, migrate_approver, migrate_admin" >/dev/null

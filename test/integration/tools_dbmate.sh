@@ -23,7 +23,9 @@ it_ok "$(dbmate --version) installed from npm"
 
 it_db it_tools_dbmate_real
 PGOPTIONS="-c client_min_messages=warning" it_val "DROP ROLE IF EXISTS dbmate_deployer" >/dev/null
-it_val "CREATE ROLE dbmate_deployer LOGIN; GRANT CREATE ON SCHEMA public TO dbmate_deployer" >/dev/null
+# A deploy role: CREATE for its migrations, and the privilege of recording them (README, Privileges).
+it_val "CREATE ROLE dbmate_deployer LOGIN; GRANT CREATE ON SCHEMA public TO dbmate_deployer;
+        GRANT EXECUTE ON FUNCTION migrate_ops.start(text, text, text) TO dbmate_deployer" >/dev/null
 it_val "SELECT migrate_ops.snapshot('before dbmate')" >/dev/null
 mark=$(it_val "SELECT coalesce(max(id), 0) FROM migrate_ops.events")
 export DATABASE_URL="postgres://dbmate_deployer@127.0.0.1:$PGPORT/$IT_DB?sslmode=disable"

@@ -9,14 +9,17 @@
                                             t, method, path, headers, body) and print the value
                                             of the last one
 
-The response is chosen by the request path, so a test points a channel at the
-behaviour it wants:
+The response is chosen by the request path (from its first keyword below, after
+any prefix such as /allowed/), so a test points a channel at the behaviour it
+wants:
 
     /status/CODE          always answer CODE
     /fail/N/CODE/...      answer CODE to the first N requests on this path, then 200
     /hang/SECONDS         wait SECONDS, then 200
     /retry-after/SECONDS  first request: 429 with Retry-After: SECONDS; then 200
     /binary/CODE          answer CODE with a body that is not valid UTF-8
+    /redirect/CODE/TARGET answer CODE (301, 302, 303, 307, 308) with Location: TARGET, the rest
+                          of the path percent-decoded (an absolute URL, or a path on this sink)
     anything else         200
 """
 import ast
@@ -26,6 +29,7 @@ import json
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
@@ -43,7 +47,12 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace")
         t = time.time()
-        parts = self.path.strip("/").split("/")
+        parts = self.path.split("?")[0].strip("/").split("/")
+        # a behaviour may follow a prefix (/allowed/redirect/...): it starts at its keyword
+        for i, p in enumerate(parts):
+            if p in ("status", "fail", "hang", "retry-after", "binary", "redirect"):
+                parts = parts[i:]
+                break
         with lock:
             seen[self.path] = seen.get(self.path, 0) + 1
             n = seen[self.path]
@@ -60,6 +69,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(parts[1]))
         elif parts[0] == "retry-after" and len(parts) > 1 and n == 1:
             code, extra = 429, {"Retry-After": parts[1]}
+        elif parts[0] == "redirect" and len(parts) > 2:
+            code, extra = int(parts[1]), {"Location": urllib.parse.unquote("/".join(parts[2:]))}
         reply = json.dumps({"ok": 200 <= code < 300, "status": code}).encode()
         if parts[0] == "binary":   # /binary/CODE: a body that is not valid UTF-8
             code, reply = int(parts[1]), b"bad \xff\xfe\x00 bytes \xc3"
