@@ -16,7 +16,8 @@
  *   catalog   the same, then the script's DDL statements (a fixed list of
  *             kinds: CREATE/ALTER/COMMENT/GRANT ..., never a query, a DO
  *             block or a CALL) run as the calling role, an unprivileged one,
- *             in its own schema, and the catalog normaliser reads what they
+ *             in its own schema, each in a subtransaction (one the server
+ *             refuses is skipped), and the catalog normaliser reads what they
  *             made (MoCatalogCaptureExt with definitions, drift_sql detail
  *             and drop SQL, and a comparison with the empty schema): the
  *             normaliser on every definition the server accepts.
@@ -34,6 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "storage/ipc.h"
 #include "utils/resowner.h"
 
 #include "migrate_ops.h"
@@ -67,6 +69,21 @@ static FuzzMode fuzz_mode = FUZZ_LINT;
 static MemoryContext fuzz_cxt = NULL;
 static const char *fuzz_schema = NULL;
 static MoCatalogState *empty_state = NULL;
+
+/* Outcomes, logged at exit (test/fuzz/run.sh checks that inputs get through). */
+static int64 n_clean = 0;
+static int64 n_errors = 0;
+static char *first_error = NULL;
+
+/* on_proc_exit callback: how the inputs ended. */
+static void
+ReportOutcomes(int code, Datum arg)
+{
+	(void) code;
+	(void) arg;
+	elog(LOG, "migrate_ops fuzz outcomes: " INT64_FORMAT " ran through, " INT64_FORMAT " ended in an ERROR (first: %s)",
+		 n_clean, n_errors, first_error ? first_error : "none");
+}
 
 /* Counts differences (the comparison's callback). */
 static void
@@ -125,6 +142,35 @@ FuzzLint(const char *script)
 	return statements;
 }
 
+/*
+ * Runs one DDL statement in a subtransaction of its own: a statement the
+ * server refuses is skipped, and the normaliser still reads what the others
+ * made.
+ */
+static void
+RunStatement(const char *sql)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		(void) SPI_execute(sql, false, 0);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
 /* Runs the script's DDL and reads the catalog it made (catalog mode). */
 static void
 FuzzCatalog(const char *script)
@@ -141,7 +187,7 @@ FuzzCatalog(const char *script)
 		MoStatement *st = (MoStatement *) lfirst(lc);
 
 		if (Runnable(st->raw->stmt))
-			(void) SPI_execute(st->text, false, 0);
+			RunStatement(st->text);
 	}
 	state = MoCatalogCaptureExt(MO_CAPTURE_DEFINITIONS | MO_CAPTURE_DETAIL | MO_CAPTURE_DROP,
 								list_make1(pstrdup(fuzz_schema)), NULL, NULL);
@@ -188,11 +234,19 @@ FuzzOne(const uint8 *data, size_t size)
 		else
 			(void) FuzzLint(script);
 		RollbackAndReleaseCurrentSubTransaction();
+		n_clean++;
 	}
 	PG_CATCH();
 	{
 		/* an ERROR is a clean outcome: forget it and roll back */
 		MemoryContextSwitchTo(fuzz_cxt);
+		if (first_error == NULL)
+		{
+			ErrorData  *edata = CopyErrorData();
+
+			first_error = MemoryContextStrdup(TopMemoryContext, edata->message);
+		}
+		n_errors++;
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 	}
@@ -236,6 +290,7 @@ migrate_ops_fuzz(PG_FUNCTION_ARGS)
 	argc = n + 1;
 
 	fuzz_cxt = AllocSetContextCreate(TopMemoryContext, "migrate_ops fuzz input", ALLOCSET_DEFAULT_SIZES);
+	on_proc_exit(ReportOutcomes, (Datum) 0);
 	if (fuzz_mode == FUZZ_CATALOG)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);

@@ -2,7 +2,7 @@
 # test/fuzz/run.sh — libFuzzer on the lint parser walk and the catalog
 # normaliser, inside a real backend, for a bounded time (not part of CI):
 #
-#   test/fuzz/run.sh [SECONDS] [lint|catalog|both]     default: 120 s, both modes
+#   test/fuzz/run.sh [SECONDS] [lint|catalog|both]     default: 120 s per mode, both modes
 #
 # Builds a fuzz variant of migrate_ops (clang -fsanitize=fuzzer-no-link,address
 # plus test/fuzz/fuzz_target.c, libFuzzer linked into the library) in a copy of
@@ -79,6 +79,23 @@ CREATE ROLE fuzzer;
 CREATE SCHEMA fuzz AUTHORIZATION fuzzer;
 CREATE TABLE fuzz.orders (id bigint PRIMARY KEY, customer_id int, total numeric(10,2), note varchar(40));
 ALTER TABLE fuzz.orders OWNER TO fuzzer;
+-- the relations test/pgtap/lint.sql's scripts (seeds) are about, so their rules fire
+SET ROLE fuzzer;
+SET search_path = fuzz;
+CREATE TABLE lt_customers (id int PRIMARY KEY);
+CREATE TABLE lt_orders (id bigint PRIMARY KEY, customer_id int, total numeric(10,2),
+                        note varchar(20), status text, flag boolean,
+                        CONSTRAINT lt_flag_nn CHECK (flag IS NOT NULL));
+CREATE INDEX lt_orders_status ON lt_orders (status);
+CREATE UNIQUE INDEX lt_orders_note_key ON lt_orders (note);
+CREATE TYPE lt_mood AS ENUM ('sad', 'happy');
+CREATE DOMAIN lt_posint AS int CHECK (VALUE > 0);
+CREATE TABLE lt_events (id int, at date) PARTITION BY RANGE (at);
+CREATE TABLE lt_events_2025 PARTITION OF lt_events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE lt_loose (id int);
+CREATE MATERIALIZED VIEW lt_totals AS SELECT 1 AS id;
+CREATE UNIQUE INDEX ON lt_totals (id);
+RESET ROLE;
 CREATE FUNCTION public.migrate_ops_fuzz(text, text[]) RETURNS integer
     AS '\$libdir/migrate_ops', 'migrate_ops_fuzz' LANGUAGE C STRICT;
 GRANT EXECUTE ON FUNCTION public.migrate_ops_fuzz(text, text[]) TO fuzzer;
@@ -102,7 +119,15 @@ for mode in $modes; do
     last=$(grep -E '^#[0-9]+' "$work/fuzz-$mode.log" | tail -1 || true)
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz-$mode.log" | tail -1)
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$work/fuzz-$mode.log" | tail -1)
+    outcomes=$(sed -n 's/.*migrate_ops fuzz outcomes: //p' "$work/fuzz-$mode.log" | tail -1)
     echo "$mode: ${runs:-?} inputs in $secs s; last status: ${last:-none}; peak RSS ${rss:-?} MB; corpus $(ls "$work/corpus-$mode" | wc -l) inputs"
+    echo "$mode: ${outcomes:-no outcome line}"
+    # a harness whose every input fails before the code under test is broken
+    if grep -q '^Done [0-9]* runs' "$work/fuzz-$mode.log"; then
+        case $outcomes in
+            "0 ran through"*|"") found=1; echo "---- $mode: no input ran through (the harness is broken) ----";;
+        esac
+    fi
     if grep -qE '==ERROR|AddressSanitizer|deadly signal|fuzz target exited|^SUMMARY' "$work/fuzz-$mode.log" ||
         ls "$work"/artifacts/"$mode"-* >/dev/null 2>&1 || ls "$work"/asan.* >/dev/null 2>&1 ||
         ! grep -q '^Done [0-9]* runs' "$work/fuzz-$mode.log"; then

@@ -22,7 +22,8 @@ command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; 
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/migrate_ops_valgrind.XXXXXX")
 chmod 777 "$logs"
-export MO_SERVER_WRAPPER="valgrind --quiet --trace-children=yes --leak-check=no --num-callers=40 \
+# (TMPDIR: valgrind writes its temporary files there, as the server's owner)
+export MO_SERVER_WRAPPER="env TMPDIR=$logs valgrind --quiet --trace-children=yes --leak-check=no --num-callers=40 \
 --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END --gen-suppressions=all \
 --suppressions=$here/valgrind.supp --log-file=$logs/%p.log"
 
@@ -46,7 +47,7 @@ for proc, block in errors:
     seen.setdefault(key, []).append(proc)
 for key, where in seen.items():
     # ours: a frame near the top is in migrate_ops.so (file names of src/*.c, or the library)
-    top = lines[1:5]
+    top = key.splitlines()[1:5]
     ours = any("migrate_ops.so" in l or re.search(r"\((capture|catalog|drift|events|gates|http|ledger|lint|migrate_ops|outbox|plan|script|tools|util|worker)\.c:\d+\)", l) for l in top)
     print(("OUR CODE " if ours else "") + f"valgrind error in {len(where)} process(es) ({', '.join(where[:3])}):")
     print("    " + key.replace("\n", "\n    "))
