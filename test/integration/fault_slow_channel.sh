@@ -40,6 +40,14 @@ sleep 0.5
 [ "$(sink_count hang)" = 4 ] || it_fail "the hanging receiver got $(sink_count hang) requests at once (max_connections = 4)"
 it_ok "the hanging receiver holds 4 requests open (max_connections per channel); the other 4 wait for them"
 
+# While they hang the worker sleeps on their sockets and its latch: no busy loop.
+wpid=$(pg "SELECT pid FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_slow'")
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
+c0=$(cpu_ticks); sleep 2; c1=$(cpu_ticks)
+cpu_ms=$(( (c1 - c0) * 1000 / $(getconf CLK_TCK) ))
+[ "$cpu_ms" -lt 300 ] || it_fail "the worker used $cpu_ms ms of CPU in 2 s with 4 requests hanging (a busy loop?)"
+it_ok "with 4 requests hanging the worker used $cpu_ms ms of CPU in 2 s (it waits on their sockets and its latch)"
+
 # While those hang: 10 events for the other channel, one every 200 ms, each delivered promptly.
 worst=0
 for i in $(seq 10); do

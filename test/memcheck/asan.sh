@@ -53,10 +53,19 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/asan:print_suppressi
 
 rc=0
 "$root/test/run" "${1:-sql}" "${2:-}" || rc=$?
+reports=0
 if ls "$work"/asan.* >/dev/null 2>&1; then
     echo "---- AddressSanitizer reports ----"
     for f in "$work"/asan.*; do sed -n '1,60p' "$f"; echo; done
+    reports=1
     rc=1
 fi
-if [ "$rc" = 0 ]; then rm -rf "$work"; echo "ASan: clean"; else echo "ASan: reports kept in $work"; fi
+if [ "$rc" = 0 ]; then
+    rm -rf "$work"; echo "ASan: clean"
+elif [ "$reports" = 1 ]; then
+    echo "ASan: reports kept in $work"
+else
+    # (bad_input's memory bounds do not hold under ASan's allocator: redzones and quarantine)
+    rm -rf "$work"; echo "ASan: no report, but a test failed (above)"
+fi
 exit "$rc"
