@@ -253,7 +253,7 @@ ShortText(Datum *values, bool *nulls, AttrNumber attnum, char *buf, int size)
 	if (nulls[attnum - 1])
 		return false;
 	t = DatumGetTextPP(values[attnum - 1]);
-	len = Min(VARSIZE_ANY_EXHDR(t), size - 1);
+	len = Min((int) VARSIZE_ANY_EXHDR(t), size - 1);
 	memcpy(buf, VARDATA_ANY(t), len);
 	buf[len] = '\0';
 	return true;

@@ -14,11 +14,15 @@
 
 #include "common/hmac.h"
 #include "common/sha2.h"
+#include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -557,6 +561,7 @@ MoSlackBody(Jsonb *envelope)
 /* libcurl state of one request in flight; freed by ReleaseTransfer. */
 typedef struct MoTransfer
 {
+	dlist_node	node;			/* in the transfers list */
 	CURL	   *easy;
 	struct curl_slist *headers;
 	MoRequest  *req;
@@ -570,9 +575,61 @@ typedef struct MoTransfer
 /* The worker's multi handle (connection cache); NULL until first use. */
 static CURLM *multi = NULL;
 
-/* Transfers of the batch being sent, for cleanup after an error. */
-static MoTransfer *transfers = NULL;
+/* Transfers in flight (in TopMemoryContext), for cleanup after an error. */
+static dlist_head transfers = DLIST_STATIC_INIT(transfers);
 static int	ntransfers = 0;
+
+/* A socket libcurl wants watched, and for what (CURL_POLL_IN, _OUT or _INOUT). */
+typedef struct MoSocket
+{
+	curl_socket_t fd;
+	int			what;
+} MoSocket;
+
+/*
+ * The sockets of the multi handle, kept by WatchSocket(); malloc'd, since a
+ * libcurl callback must not raise an error.
+ */
+static MoSocket *sockets = NULL;
+static int	nsockets = 0;
+static int	maxsockets = 0;
+
+/* libcurl socket callback: records what to wait for on fd, or forgets it. */
+static int
+WatchSocket(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp)
+{
+	int			i;
+
+	(void) easy;
+	(void) clientp;
+	(void) socketp;
+	for (i = 0; i < nsockets; i++)
+		if (sockets[i].fd == fd)
+			break;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < nsockets)
+			sockets[i] = sockets[--nsockets];
+		return 0;
+	}
+	if (i == nsockets)
+	{
+		if (nsockets == maxsockets)
+		{
+			int			grown_max = Max(16, maxsockets * 2);
+			MoSocket   *grown = realloc(sockets, sizeof(MoSocket) * grown_max);
+
+			if (grown == NULL)
+				return -1;		/* libcurl fails the transfer */
+			sockets = grown;
+			maxsockets = grown_max;
+		}
+		sockets[nsockets].fd = fd;
+		nsockets++;
+	}
+	sockets[i].what = what;
+	return 0;
+}
 
 /* libcurl write callback: keeps the first bytes of the response for error messages. */
 static size_t
@@ -589,7 +646,7 @@ KeepResponse(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Removes a transfer from the multi handle and frees what libcurl allocated for it. */
+/* Removes a transfer from the multi handle and the list, and frees it and what libcurl allocated for it. */
 static void
 ReleaseTransfer(MoTransfer *t)
 {
@@ -605,6 +662,9 @@ ReleaseTransfer(MoTransfer *t)
 		curl_slist_free_all(t->headers);
 		t->headers = NULL;
 	}
+	dlist_delete(&t->node);
+	ntransfers--;
+	pfree(t);
 }
 
 /* Initialises libcurl once for the worker process (before any other thread could exist). */
@@ -618,21 +678,30 @@ MoHttpInit(void)
 }
 
 /*
- * Releases every transfer and the multi handle (after an error in the
- * worker, or at exit).  Safe to call at any time.
+ * Abandons every transfer in flight (their requests keep done = false) and
+ * releases the multi handle (after an error in the worker, or at exit).
+ * Safe to call at any time.
  */
 void
 MoHttpReset(void)
 {
-	for (int i = 0; i < ntransfers; i++)
-		ReleaseTransfer(&transfers[i]);
-	transfers = NULL;
-	ntransfers = 0;
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &transfers)
+		ReleaseTransfer(dlist_container(MoTransfer, node, iter.cur));
 	if (multi)
 	{
 		curl_multi_cleanup(multi);
 		multi = NULL;
 	}
+	nsockets = 0;
+}
+
+/* Number of requests in flight. */
+int
+MoHttpInFlight(void)
+{
+	return ntransfers;
 }
 
 /* Appends a header line to list; on failure frees the list and returns NULL. */
@@ -771,12 +840,12 @@ RedirectRefusal(MoTransfer *t, const char *target)
 }
 
 /*
- * Records the outcome of a finished transfer in its request; or, for a
- * redirect that may be followed, points the transfer at its target and
- * returns true (the caller sends it again).
+ * Records the outcome of a finished transfer in its request (in the current
+ * memory context); or, for a redirect that may be followed, points the
+ * transfer at its target and returns true (the caller sends it again).
  */
 static bool
-FinishTransfer(MoTransfer *t, CURLcode rc)
+FinishTransferIn(MoTransfer *t, CURLcode rc)
 {
 	MoRequest  *req = t->req;
 	long		status = 0;
@@ -842,94 +911,215 @@ RestartTransfer(MoTransfer *t)
 }
 
 /*
- * Sends the requests (HTTP POST) concurrently with the libcurl multi
- * interface and fills in each outcome.  No transaction may be open.
- * stop() is polled about every 100 ms: when it returns true the batch is
- * abandoned and unfinished requests keep done = false.  Redirects are
- * followed one by one, each checked first (RedirectRefusal): at most 3,
- * same scheme, inside migrate_ops.allowed_urls.
+ * FinishTransferIn() in the request's memory context (the worker's loop
+ * context is reset while a request is in flight): its outcome, and the URL
+ * of a redirect, live as long as the request.
+ */
+static bool
+FinishTransfer(MoTransfer *t, CURLcode rc)
+{
+	MemoryContext old = MemoryContextSwitchTo(t->req->cxt);
+	bool		again = FinishTransferIn(t, rc);
+
+	MemoryContextSwitchTo(old);
+	return again;
+}
+
+/* Marks req done with an error of libcurl's set-up. */
+static void
+SetupFailed(MoRequest *req)
+{
+	req->done = true;
+	req->finished_at = GetCurrentTimestamp();
+	req->error = MemoryContextStrdup(req->cxt, "libcurl could not set up the request");
+}
+
+/*
+ * Starts the HTTP POST of req on the worker's multi handle; it runs while
+ * MoHttpRun() is called, concurrently with the others in flight, and its
+ * outcome is filled in when it finishes.  req (and its strings) must stay
+ * allocated until then or until MoHttpReset().  Redirects are followed one
+ * by one, each checked first (RedirectRefusal): at most 3, same scheme,
+ * inside migrate_ops.allowed_urls.  A request libcurl cannot set up is done
+ * at once.
  */
 void
-MoHttpSend(MoRequest *requests, int n, bool (*stop) (void))
+MoHttpStart(MoRequest *req)
 {
-	int			running = 0;
+	MoTransfer *t;
 
 	if (multi == NULL)
 	{
 		multi = curl_multi_init();
 		if (multi == NULL)
 			elog(ERROR, "could not initialise libcurl");
+		curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, WatchSocket);
 	}
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) mo_max_connections);
-	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) mo_max_connections);
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) mo_max_connections);
+	/* concurrency is the worker's business (per channel); keep the connections it uses alive */
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) Max(mo_batch_size, mo_max_connections));
 
-	transfers = palloc0(sizeof(MoTransfer) * n);
-	ntransfers = n;
+	t = MemoryContextAllocZero(TopMemoryContext, sizeof(MoTransfer));
+	t->req = req;
+	dlist_push_tail(&transfers, &t->node);
+	ntransfers++;
+	if (!PrepareTransfer(t) || curl_multi_add_handle(multi, t->easy) != CURLM_OK)
+	{
+		ReleaseTransfer(t);
+		SetupFailed(req);
+	}
+}
+
+/* Collects the transfers libcurl finished and fills in their requests' outcomes; returns how many. */
+static int
+CollectFinished(void)
+{
+	CURLMsg    *msg;
+	int			queued;
+	int			finished = 0;
+
+	while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
+	{
+		MoTransfer *t = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+		if (FinishTransfer(t, msg->data.result))
+		{
+			/* a redirect to follow: the same transfer goes on (libcurl's timer starts it) */
+			if (RestartTransfer(t))
+				continue;
+			t->req->done = true;
+			t->req->finished_at = GetCurrentTimestamp();
+			t->req->error = MemoryContextStrdup(t->req->cxt, "libcurl could not follow the redirect");
+		}
+		ReleaseTransfer(t);
+		finished++;
+	}
+	return finished;
+}
+
+/*
+ * Runs what libcurl has to do for one socket that is ready (fd, with
+ * CURL_CSELECT_* bits), or, with CURL_SOCKET_TIMEOUT, for its timers
+ * (transfers just added, timeouts, retries of a connection).
+ */
+static void
+SocketAction(curl_socket_t fd, int mask)
+{
+	int			running = 0;
+	CURLMcode	mc = curl_multi_socket_action(multi, fd, mask, &running);
+
+	if (mc != CURLM_OK)
+		elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
+}
+
+/* Runs libcurl's timers when they are due (curl_multi_timeout() says 0). */
+static void
+RunDueTimers(void)
+{
+	long		ms = -1;
+
+	if (curl_multi_timeout(multi, &ms) == CURLM_OK && ms == 0)
+		SocketAction(CURL_SOCKET_TIMEOUT, 0);
+}
+
+/*
+ * Waits on a WaitEventSet of the latch, postmaster death and the sockets
+ * libcurl watches, for at most timeout_ms; returns the number of events
+ * stored in events (at most nevents, which counts them all).
+ */
+static int
+WaitOnSockets(long timeout_ms, WaitEvent *events, int nevents)
+{
+	volatile long wait_ms = timeout_ms;
+	volatile int nready = 0;
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+
 	PG_TRY();
 	{
-		for (int i = 0; i < n; i++)
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int i = 0; i < nsockets; i++)
 		{
-			MoTransfer *t = &transfers[i];
+			uint32		wanted = 0;
 
-			t->req = &requests[i];
-			if (!PrepareTransfer(t) || curl_multi_add_handle(multi, t->easy) != CURLM_OK)
-			{
-				ReleaseTransfer(t);
-				t->req->done = true;
-				t->req->finished_at = GetCurrentTimestamp();
-				t->req->error = pstrdup("libcurl could not set up the request");
-			}
+			if (sockets[i].what & CURL_POLL_IN)
+				wanted |= WL_SOCKET_READABLE;
+			if (sockets[i].what & CURL_POLL_OUT)
+				wanted |= WL_SOCKET_WRITEABLE;
+			if (wanted != 0)
+				AddWaitEventToSet(set, wanted, sockets[i].fd, NULL, NULL);
 		}
-
-		for (;;)
-		{
-			CURLMsg    *msg;
-			int			queued;
-			bool		restarted = false;
-			CURLMcode	mc = curl_multi_perform(multi, &running);
-
-			if (mc != CURLM_OK)
-				elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
-			while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
-			{
-				MoTransfer *t = NULL;
-				CURLcode	result;
-
-				if (msg->msg != CURLMSG_DONE)
-					continue;
-				result = msg->data.result;
-				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
-				if (FinishTransfer(t, result))
-				{
-					if (RestartTransfer(t))
-					{
-						restarted = true;
-						continue;
-					}
-					t->req->done = true;
-					t->req->finished_at = GetCurrentTimestamp();
-					t->req->error = pstrdup("libcurl could not follow the redirect");
-				}
-				ReleaseTransfer(t);
-			}
-			if (running == 0 && !restarted)
-				break;
-			CHECK_FOR_INTERRUPTS();
-			if (stop && stop())
-				break;
-			mc = curl_multi_poll(multi, NULL, 0, 100, NULL);
-			if (mc != CURLM_OK)
-				elog(ERROR, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
-		}
+		nready = WaitEventSetWait(set, wait_ms, events, nevents, PG_WAIT_EXTENSION);
 	}
 	PG_FINALLY();
 	{
-		for (int i = 0; i < ntransfers; i++)
-			ReleaseTransfer(&transfers[i]);
-		pfree(transfers);
-		transfers = NULL;
-		ntransfers = 0;
+		/* closes its epoll descriptor, also after an error */
+		FreeWaitEventSet(set);
 	}
 	PG_END_TRY();
+	return nready;
+}
+
+/*
+ * Sleeps until one of the sockets libcurl watches is ready (it tells which,
+ * and for what, through WatchSocket()), libcurl's next timer is due, the
+ * process latch is set (a commit woke the worker; it is not reset here) or
+ * timeout_ms passes, on a WaitEventSet, as every PostgreSQL process waits;
+ * then lets libcurl act on the sockets that are ready.  The set is built
+ * for each wait, so a descriptor libcurl closed is never left in it, and
+ * any descriptor number works (curl_multi_fdset() cannot report those at
+ * or above FD_SETSIZE).
+ */
+static void
+WaitForActivity(long timeout_ms)
+{
+	long		curl_timeout = -1;
+	int			nevents = nsockets + 2;
+	WaitEvent  *events;
+	int			nready;
+
+	if (curl_multi_timeout(multi, &curl_timeout) == CURLM_OK && curl_timeout >= 0)
+		timeout_ms = Min(timeout_ms, curl_timeout);
+	if (timeout_ms <= 0)
+		return;
+	events = palloc(sizeof(WaitEvent) * nevents);
+	nready = WaitOnSockets(timeout_ms, events, nevents);
+	for (int i = 0; i < nready; i++)
+	{
+		int			mask = 0;
+
+		if (events[i].events & WL_SOCKET_READABLE)
+			mask |= CURL_CSELECT_IN;
+		if (events[i].events & WL_SOCKET_WRITEABLE)
+			mask |= CURL_CSELECT_OUT;
+		if (mask != 0)
+			SocketAction(events[i].fd, mask);
+	}
+	pfree(events);
+}
+
+/*
+ * Drives the transfers in flight: fills in the outcome of each request that
+ * finished, and when none did, waits up to timeout_ms for one of them to
+ * make progress or for the latch (which it does not reset), then tries
+ * again.  Returns how many finished.  No transaction may be open.
+ */
+int
+MoHttpRun(long timeout_ms)
+{
+	int			finished;
+
+	if (multi == NULL || ntransfers == 0)
+		return 0;
+	RunDueTimers();
+	finished = CollectFinished();
+	if (finished > 0 || ntransfers == 0 || timeout_ms <= 0)
+		return finished;
+	WaitForActivity(timeout_ms);
+	RunDueTimers();
+	return CollectFinished();
 }

@@ -145,9 +145,10 @@ extern int64 MoOutboxEnqueue(const char *event, const char *payload_json, const 
 
 /* ---- http.c: URLs, signatures, Slack bodies, libcurl delivery ---- */
 
-/* One HTTP POST of a delivery batch, and its outcome. */
+/* One HTTP POST of a delivery, and its outcome. */
 typedef struct MoRequest
 {
+	MemoryContext cxt;			/* where the request's strings and outcome live */
 	int64		outbox_id;
 	int64		event_id;
 	char	   *channel;
@@ -155,6 +156,7 @@ typedef struct MoRequest
 	char	   *url;
 	char	   *body;
 	char	   *signature;		/* "sha256=<hex>", or NULL */
+	bool		started;		/* handed to MoHttpStart() */
 	/* outcome */
 	bool		done;			/* an outcome is known (sent or failed) */
 	bool		ok;				/* 2xx */
@@ -170,7 +172,9 @@ extern bool MoIsHttpUrl(const char *url);
 extern bool MoUrlAllowed(const char *url, const char *allow_list);
 extern char *MoHmacSha256Hex(const char *key, const char *data, size_t len);
 extern char *MoSlackBody(Jsonb *envelope);
-extern void MoHttpSend(MoRequest *requests, int n, bool (*stop) (void));
+extern void MoHttpStart(MoRequest *req);
+extern int	MoHttpRun(long timeout_ms);
+extern int	MoHttpInFlight(void);
 extern void MoHttpInit(void);
 extern void MoHttpReset(void);
 

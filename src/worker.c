@@ -42,6 +42,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -96,6 +97,12 @@ int			mo_retention = 30 * 24 * 3600;
 /* Rows deleted per retention transaction, and time spent pruning per round. */
 #define MO_PRUNE_BATCH		1000
 #define MO_PRUNE_BUDGET_MS	2000
+
+/* While requests are in flight, the worker looks at its timers at least this often (ms). */
+#define MO_POLL_MS			100
+
+/* A due scan or pruning waits at most this long (ms) for the requests in flight. */
+#define MO_QUIESCE_MS		1000
 
 /* Worker restart delays after an unexpected exit: 1 s doubling to 60 s. */
 #define MO_RESTART_MIN_MS	1000
@@ -982,7 +989,7 @@ MoLauncherMain(Datum arg)
 
 static MoWorkerSlot *my_slot = NULL;
 static MemoryContext WorkerContext = NULL;
-static MemoryContext BatchContext = NULL;
+static MemoryContext DeliveryContext = NULL;
 static MemoryContext LoopContext = NULL;
 
 /* Loop state; static because the error handler longjmps into the loop. */
@@ -996,6 +1003,7 @@ static TimestampTz last_counts = 0;
 static TimestampTz next_backup_check = 0;	/* when the newest backup goes stale (0: none) */
 static bool backup_check_now = true;	/* at start, on a wake and after a scan */
 static bool activity = true;	/* something happened since the last pruning */
+static TimestampTz quiesce_start = 0;	/* since when a scan or pruning waits for requests */
 
 /* Worker exit: leaves the slot (with the exit reason already set) and wakes the launcher. */
 static void
@@ -1028,13 +1036,6 @@ WorkerExit(MoExitReason reason, const char *why)
 	if (why)
 		ereport(LOG, (errmsg("migrate_ops worker for database %u exiting: %s", MyDatabaseId, why)));
 	proc_exit(0);
-}
-
-/* True when the worker must stop now (polled during HTTP). */
-static bool
-WorkerStopRequested(void)
-{
-	return pg_atomic_read_u32(&my_slot->stop) != 0 || ProcDiePending;
 }
 
 /* Starts one short transaction of the worker, SPI connected, with a snapshot. */
@@ -1108,11 +1109,12 @@ OptionalTimestamp(int row, int col)
 }
 
 /*
- * Refreshes the worker's idea of the outbox.  After a batch that drained
- * what was due: when the next not-yet-due delivery is due (stale claims
- * were claimed with the due rows), and the backlog and dead counts
- * worker_status() shows for other databases; during a drain only the
- * counts, at most once a second.  SPI connected.
+ * Refreshes the worker's idea of the outbox.  After a claim that drained
+ * what was due: when the next not-yet-due delivery is due (rows due now
+ * that wait for a connection of their channel are claimed when one of its
+ * requests finishes), and the backlog and dead counts worker_status() shows
+ * for other databases; during a drain only the counts, at most once a
+ * second.  SPI connected.
  */
 static void
 RefreshOutboxState(bool drained)
@@ -1131,6 +1133,9 @@ RefreshOutboxState(bool drained)
 			  "         (SELECT o.next_attempt_at FROM migrate_ops.outbox o"
 			  "            LEFT JOIN migrate_ops.channels c ON c.name OPERATOR(pg_catalog.=) o.channel"
 			  "           WHERE o.state OPERATOR(pg_catalog.=) 'pending' AND c.enabled IS NOT FALSE"
+			  /* not what is due now (claimed, or waiting for a connection of its channel) */
+			  "             AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+			  "             AND o.claimed_by IS DISTINCT FROM pg_catalog.pg_backend_pid()"
 			  "           ORDER BY o.next_attempt_at LIMIT 1) END,"
 			  "       (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
 			  "         WHERE state OPERATOR(pg_catalog.=) 'pending'),"
@@ -1175,215 +1180,445 @@ MakeArray(Datum *values, bool *nulls, int n, Oid type)
 }
 
 /*
- * Claims up to batch_size due deliveries in a short transaction, sends them
- * with no transaction open, and records the outcomes in a second short
- * transaction.  Returns the number claimed.
+ * One claimed delivery, from its claim to the recording of its outcome: its
+ * request and everything it needs live in a memory context of its own,
+ * deleted when the outcome is recorded.
  */
-static int
-DeliverBatch(void)
+typedef struct MoDelivery
+{
+	dlist_node	node;
+	TimestampTz done_at;		/* when its outcome became known (0: not yet) */
+	MoRequest	req;
+} MoDelivery;
+
+/* Claimed deliveries, in claim order: waiting for a connection, in flight, or done and not recorded. */
+static dlist_head deliveries = DLIST_STATIC_INIT(deliveries);
+static int	ndeliveries = 0;
+
+/* The worker lost track of its claims (an error): release them before the next claim. */
+static bool release_claims = false;
+
+/* The last claim got less than it asked for: what is due is claimed (see RefreshOutboxState). */
+static bool last_claim_drained = true;
+
+/* Done deliveries are recorded at the latest this long after they finished (ms). */
+#define MO_RECORD_DELAY_MS	100
+
+/* Claimed deliveries of one channel, by state. */
+typedef struct MoChannelTally
+{
+	const char *channel;
+	int			held;			/* claimed, not recorded */
+	int			running;		/* in flight */
+	int			claimed;		/* claimed by this round's claim */
+} MoChannelTally;
+
+/* The tallies of every channel with claimed deliveries (in LoopContext). */
+typedef struct MoTallies
+{
+	MoChannelTally *items;
+	int			n;
+	int			size;
+} MoTallies;
+
+/* Frees a delivery (its request's context). */
+static void
+FreeDelivery(MoDelivery *d)
+{
+	dlist_delete(&d->node);
+	ndeliveries--;
+	MemoryContextDelete(d->req.cxt);
+}
+
+/* Forgets every claimed delivery (after an error); their rows are released at the next claim. */
+static void
+DropDeliveries(void)
+{
+	dlist_mutable_iter iter;
+
+	MoHttpReset();
+	dlist_foreach_modify(iter, &deliveries)
+		FreeDelivery(dlist_container(MoDelivery, node, iter.cur));
+	release_claims = true;
+}
+
+/* The tally of a channel, added when new. */
+static MoChannelTally *
+TallyOf(MoTallies *tallies, const char *channel)
+{
+	for (int i = 0; i < tallies->n; i++)
+		if (strcmp(tallies->items[i].channel, channel) == 0)
+			return &tallies->items[i];
+	if (tallies->n == tallies->size)
+	{
+		tallies->size *= 2;
+		tallies->items = repalloc(tallies->items, sizeof(MoChannelTally) * tallies->size);
+	}
+	memset(&tallies->items[tallies->n], 0, sizeof(MoChannelTally));
+	tallies->items[tallies->n].channel = channel;
+	return &tallies->items[tallies->n++];
+}
+
+/* Counts the claimed deliveries per channel (in the current memory context). */
+static void
+TallyDeliveries(MoTallies *tallies)
+{
+	dlist_iter	iter;
+
+	tallies->n = 0;
+	tallies->size = 8;
+	tallies->items = palloc(sizeof(MoChannelTally) * tallies->size);
+	dlist_foreach(iter, &deliveries)
+	{
+		MoRequest  *req = &dlist_container(MoDelivery, node, iter.cur)->req;
+		MoChannelTally *t = TallyOf(tallies, req->channel);
+
+		t->held++;
+		if (req->started && !req->done)
+			t->running++;
+	}
+}
+
+/*
+ * Records the outcomes of the done deliveries in the open transaction and
+ * frees them.  Counts the sent ones in *nsent and the latest delivery time
+ * in *last_sent, and keeps the last failure in *failure (in LoopContext: it
+ * outlives the transaction).
+ */
+static void
+RecordOutcomes(int *nsent, TimestampTz *last_sent, char **failure)
+{
+	dlist_iter	iter;
+	dlist_mutable_iter miter;
+	int			m = 0;
+	int			n = ndeliveries;
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *states = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	Datum	   *delays = palloc(sizeof(Datum) * n);
+	Datum	   *finished = palloc(sizeof(Datum) * n);
+	bool	   *nonulls = palloc0(sizeof(bool) * n);
+	bool	   *statusnulls = palloc0(sizeof(bool) * n);
+	bool	   *errornulls = palloc0(sizeof(bool) * n);
+	MoArgs		rargs = {0};
+
+	dlist_foreach(iter, &deliveries)
+	{
+		MoRequest  *req = &dlist_container(MoDelivery, node, iter.cur)->req;
+		const char *state;
+		double		delay = 0;
+
+		if (!req->done)
+			continue;
+		if (req->ok)
+		{
+			state = "sent";
+			(*nsent)++;
+			*last_sent = Max(*last_sent, req->finished_at);
+		}
+		else if (req->permanent || req->attempts >= mo_max_attempts)
+			state = "dead";
+		else
+		{
+			state = "pending";
+			delay = RetryDelayMs(req->attempts, req->retry_after);
+		}
+		if (!req->ok && req->error)
+			*failure = MemoryContextStrdup(LoopContext,
+										   psprintf("delivery to channel \"%s\" failed: %s",
+													req->channel, req->error));
+		ids[m] = Int64GetDatum(req->outbox_id);
+		states[m] = CStringGetTextDatum(state);
+		statuses[m] = Int32GetDatum(req->status);
+		statusnulls[m] = (req->status == 0);
+		errors[m] = req->error ? CStringGetTextDatum(req->error) : (Datum) 0;
+		errornulls[m] = (req->error == NULL);
+		delays[m] = Float8GetDatum(delay / 1000.0);
+		finished[m] = TimestampTzGetDatum(req->finished_at ? req->finished_at : GetCurrentTimestamp());
+		m++;
+	}
+	if (m == 0)
+		return;
+
+#define MO_ARRAY_ARG(vals, nls, type, arrtype) \
+	do { rargs.types[rargs.n] = (arrtype); \
+		 rargs.values[rargs.n] = MakeArray((vals), (nls), m, (type)); \
+		 rargs.nulls[rargs.n++] = ' '; } while (0)
+	MO_ARRAY_ARG(ids, nonulls, INT8OID, INT8ARRAYOID);
+	MO_ARRAY_ARG(states, nonulls, TEXTOID, TEXTARRAYOID);
+	MO_ARRAY_ARG(statuses, statusnulls, INT4OID, INT4ARRAYOID);
+	MO_ARRAY_ARG(errors, errornulls, TEXTOID, TEXTARRAYOID);
+	MO_ARRAY_ARG(delays, nonulls, FLOAT8OID, FLOAT8ARRAYOID);
+	MO_ARRAY_ARG(finished, nonulls, TIMESTAMPTZOID, TIMESTAMPTZARRAYOID);
+#undef MO_ARRAY_ARG
+	MoSpiExec("UPDATE migrate_ops.outbox o"
+			  "   SET state = r.state, last_status = r.status,"
+			  "       last_error = CASE WHEN r.state OPERATOR(pg_catalog.=) 'sent'"
+			  "                         THEN o.last_error ELSE r.error END,"
+			  "       sent_at = CASE WHEN r.state OPERATOR(pg_catalog.=) 'sent' THEN r.finished END,"
+			  "       next_attempt_at = r.finished OPERATOR(pg_catalog.+)"
+			  "                         pg_catalog.make_interval(secs => r.delay),"
+			  "       claimed_by = NULL"
+			  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+			  "                  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))"
+			  "       AS r(id, state, status, error, delay, finished)"
+			  " WHERE o.id OPERATOR(pg_catalog.=) r.id", &rargs);
+
+	dlist_foreach_modify(miter, &deliveries)
+	{
+		MoDelivery *d = dlist_container(MoDelivery, node, miter.cur);
+
+		if (d->req.done)
+			FreeDelivery(d);
+	}
+}
+
+/*
+ * Claims due deliveries in the open transaction: for each channel with
+ * pending rows, up to migrate_ops.batch_size held at a time (counting those
+ * already held, tallied in tallies[0..ntallies)).  Channels are enumerated
+ * from the pending rows (a loose index scan), so a row whose channel is
+ * gone is claimed too (and dies).  The claimed deliveries are appended to
+ * the list, not started.  Returns true when some channel got all it asked
+ * for (more may be due).
+ */
+static bool
+ClaimDeliveries(MoTallies *tallies)
 {
 	MoArgs		args = {0};
-	MoRequest  *reqs = NULL;
+	Datum	   *names = palloc(sizeof(Datum) * (tallies->n + 1));
+	Datum	   *counts = palloc(sizeof(Datum) * (tallies->n + 1));
+	bool	   *nonulls = palloc0(sizeof(bool) * (tallies->n + 1));
 	int			n;
-	int			nsent = 0;
-	MemoryContext old;
-	char	   *lease;
+	int			nheld = tallies->n;
+	bool		full = false;
 
-	MemoryContextReset(BatchContext);
-
-	/* 1. claim */
-	BeginWork("migrate_ops: claiming deliveries");
-	lease = psprintf("%d ms", mo_request_timeout * 2 + mo_connect_timeout + 30000);
+	for (int i = 0; i < nheld; i++)
+	{
+		names[i] = CStringGetTextDatum(tallies->items[i].channel);
+		counts[i] = Int32GetDatum(tallies->items[i].held);
+	}
 	MoArgInt4(&args, mo_batch_size);
-	MoArgText(&args, lease);
-	MoSpiExec("WITH c AS ("
-			  "  SELECT o.id, ch.kind, ch.url, ch.secret FROM migrate_ops.outbox o"
-			  "    LEFT JOIN migrate_ops.channels ch ON ch.name OPERATOR(pg_catalog.=) o.channel"
-			  "   WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-			  "     AND (o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+	args.types[args.n] = TEXTARRAYOID;
+	args.values[args.n] = MakeArray(names, nonulls, nheld, TEXTOID);
+	args.nulls[args.n++] = ' ';
+	args.types[args.n] = INT4ARRAYOID;
+	args.values[args.n] = MakeArray(counts, nonulls, nheld, INT4OID);
+	args.nulls[args.n++] = ' ';
+	MoSpiExec("WITH RECURSIVE chans AS ("
+			  "  (SELECT o.channel FROM migrate_ops.outbox o"
+			  "    WHERE o.state OPERATOR(pg_catalog.=) 'pending' ORDER BY o.channel LIMIT 1)"
+			  "  UNION ALL"
+			  "  SELECT (SELECT o.channel FROM migrate_ops.outbox o"
+			  "           WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
+			  "             AND o.channel OPERATOR(pg_catalog.>) chans.channel"
+			  "           ORDER BY o.channel LIMIT 1)"
+			  "    FROM chans WHERE chans.channel IS NOT NULL),"
+			  " c AS ("
+			  "  SELECT d.id, ch.kind, ch.url, ch.secret"
+			  "    FROM chans"
+			  "    LEFT JOIN migrate_ops.channels ch ON ch.name OPERATOR(pg_catalog.=) chans.channel"
+			  "    LEFT JOIN ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]),"
+			  "                         pg_catalog.unnest($3::pg_catalog.int4[])) AS b(channel, n)"
+			  "           ON b.channel OPERATOR(pg_catalog.=) chans.channel"
+			  "   CROSS JOIN LATERAL ("
+			  "     SELECT o.id FROM migrate_ops.outbox o"
+			  "      WHERE o.channel OPERATOR(pg_catalog.=) chans.channel"
+			  "        AND o.state OPERATOR(pg_catalog.=) 'pending'"
+			  "        AND ((o.claimed_by IS NULL AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())"
 			  /* a claim by another process is stale (a restored dump, a pid from before a restart) */
-			  "          OR o.claimed_by OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
-			  "     AND ch.enabled IS NOT FALSE"
-			  "   ORDER BY o.next_attempt_at, o.id"
-			  "   LIMIT $1"
-			  "   FOR UPDATE OF o SKIP LOCKED)"
+			  "             OR o.claimed_by OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
+			  "      ORDER BY o.next_attempt_at, o.id"
+			  "      LIMIT GREATEST($1 OPERATOR(pg_catalog.-) COALESCE(b.n, 0), 0)"
+			  "      FOR UPDATE OF o SKIP LOCKED) d"
+			  "   WHERE chans.channel IS NOT NULL AND ch.enabled IS NOT FALSE)"
+			  /*
+			   * next_attempt_at is left as it is: an update of attempts and
+			   * claimed_by alone is a HOT update (no new index entries), and
+			   * the worker never claims its own claims again (it releases them
+			   * after an error; a new worker at start-up)
+			   */
 			  " UPDATE migrate_ops.outbox o"
 			  "    SET attempts = o.attempts OPERATOR(pg_catalog.+) 1,"
-			  "        claimed_by = pg_catalog.pg_backend_pid(),"
-			  "        next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) $2::pg_catalog.interval"
+			  "        claimed_by = pg_catalog.pg_backend_pid()"
 			  "   FROM c WHERE o.id OPERATOR(pg_catalog.=) c.id"
 			  " RETURNING o.id, o.event_id, o.channel, o.payload, o.attempts, c.kind, c.url, c.secret", &args);
 	n = (int) SPI_processed;
-	if (n == 0)
-	{
-		RefreshOutboxState(true);
-		EndWork();
-		return 0;
-	}
 
-	/* SPI leaves its own context current: copy everything into the batch context */
-	old = MemoryContextSwitchTo(BatchContext);
-	reqs = palloc0(sizeof(MoRequest) * n);
+	/* SPI's result lives in its own context: copy each delivery into a context of its own */
 	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MoRequest  *req = &reqs[i];
+		MemoryContext cxt = AllocSetContextCreate(DeliveryContext, "migrate_ops delivery",
+												  ALLOCSET_SMALL_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		MoDelivery *d = palloc0(sizeof(MoDelivery));
+		MoRequest  *req = &d->req;
 		bool		isnull;
 		Jsonb	   *payload = DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull));
 		char	   *kind = SPI_getvalue(tup, desc, 6);
 		char	   *secret = SPI_getvalue(tup, desc, 8);
+		MoChannelTally *t;
 
+		req->cxt = cxt;
 		req->outbox_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		req->event_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 		req->channel = SPI_getvalue(tup, desc, 3);
 		req->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 		req->url = SPI_getvalue(tup, desc, 7);
+		dlist_push_tail(&deliveries, &d->node);
+		ndeliveries++;
 		if (kind == NULL || req->url == NULL)
 		{
 			req->done = true;
 			req->permanent = true;
 			req->error = psprintf("channel \"%s\" no longer exists", req->channel);
-			continue;
 		}
-		if (!MoUrlAllowed(req->url, mo_allowed_urls))
+		else if (!MoUrlAllowed(req->url, mo_allowed_urls))
 		{
 			req->done = true;
 			req->permanent = true;
 			req->error = pstrdup("the channel's URL is not allowed by migrate_ops.allowed_urls");
-			continue;
 		}
-		if (strcmp(kind, "slack") == 0)
-			req->body = MoSlackBody(payload);
 		else
-			req->body = JsonbToCString(NULL, &payload->root, VARSIZE(payload));
-		if (secret)
-			req->signature = psprintf("sha256=%s", MoHmacSha256Hex(secret, req->body, strlen(req->body)));
-	}
-	MemoryContextSwitchTo(old);
-	EndWork();
-
-	/* everything from here to the end of the batch lives in the batch context */
-	MemoryContextSwitchTo(BatchContext);
-
-	/* 2. send, no transaction open */
-	{
-		MoRequest **todo = palloc(sizeof(MoRequest *) * n);
-		MoRequest  *batch;
-		int			ntodo = 0;
-
-		for (int i = 0; i < n; i++)
-			if (!reqs[i].done)
-				todo[ntodo++] = &reqs[i];
-		if (ntodo > 0)
 		{
-			batch = palloc0(sizeof(MoRequest) * ntodo);
-			for (int i = 0; i < ntodo; i++)
-				batch[i] = *todo[i];
-			pgstat_report_activity(STATE_RUNNING, "migrate_ops: sending deliveries");
-			MoHttpSend(batch, ntodo, WorkerStopRequested);
-			pgstat_report_activity(STATE_IDLE, NULL);
-			for (int i = 0; i < ntodo; i++)
-				*todo[i] = batch[i];
-		}
-		pfree(todo);
-	}
-
-	/* 3. record the outcomes (unfinished ones stay claimed: sent again after a restart) */
-	{
-		Datum	   *ids = palloc(sizeof(Datum) * n);
-		Datum	   *states = palloc(sizeof(Datum) * n);
-		Datum	   *statuses = palloc(sizeof(Datum) * n);
-		Datum	   *errors = palloc(sizeof(Datum) * n);
-		Datum	   *delays = palloc(sizeof(Datum) * n);
-		Datum	   *finished = palloc(sizeof(Datum) * n);
-		bool	   *nonulls = palloc0(sizeof(bool) * n);
-		bool	   *statusnulls = palloc0(sizeof(bool) * n);
-		bool	   *errornulls = palloc0(sizeof(bool) * n);
-		int			m = 0;
-		TimestampTz last_sent = 0;
-		MoArgs		rargs = {0};
-
-		for (int i = 0; i < n; i++)
-		{
-			MoRequest  *req = &reqs[i];
-			const char *state;
-			double		delay = 0;
-
-			if (!req->done)
-				continue;
-			if (req->ok)
-			{
-				state = "sent";
-				nsent++;
-				last_sent = Max(last_sent, req->finished_at);
-			}
-			else if (req->permanent || req->attempts >= mo_max_attempts)
-				state = "dead";
+			if (strcmp(kind, "slack") == 0)
+				req->body = MoSlackBody(payload);
 			else
-			{
-				state = "pending";
-				delay = RetryDelayMs(req->attempts, req->retry_after);
-			}
-			ids[m] = Int64GetDatum(req->outbox_id);
-			states[m] = CStringGetTextDatum(state);
-			statuses[m] = Int32GetDatum(req->status);
-			statusnulls[m] = (req->status == 0);
-			errors[m] = req->error ? CStringGetTextDatum(req->error) : (Datum) 0;
-			errornulls[m] = (req->error == NULL);
-			delays[m] = Float8GetDatum(delay / 1000.0);
-			finished[m] = TimestampTzGetDatum(req->finished_at ? req->finished_at : GetCurrentTimestamp());
-			m++;
+				req->body = JsonbToCString(NULL, &payload->root, VARSIZE(payload));
+			if (secret)
+				req->signature = psprintf("sha256=%s", MoHmacSha256Hex(secret, req->body, strlen(req->body)));
 		}
+		if (req->done)
+			d->done_at = GetCurrentTimestamp();
+		MemoryContextSwitchTo(old);
 
-		BeginWork("migrate_ops: recording deliveries");
-		if (m > 0)
-		{
-#define MO_ARRAY_ARG(vals, nls, type, arrtype) \
-			do { rargs.types[rargs.n] = (arrtype); \
-				 rargs.values[rargs.n] = MakeArray((vals), (nls), m, (type)); \
-				 rargs.nulls[rargs.n++] = ' '; } while (0)
-			MO_ARRAY_ARG(ids, nonulls, INT8OID, INT8ARRAYOID);
-			MO_ARRAY_ARG(states, nonulls, TEXTOID, TEXTARRAYOID);
-			MO_ARRAY_ARG(statuses, statusnulls, INT4OID, INT4ARRAYOID);
-			MO_ARRAY_ARG(errors, errornulls, TEXTOID, TEXTARRAYOID);
-			MO_ARRAY_ARG(delays, nonulls, FLOAT8OID, FLOAT8ARRAYOID);
-			MO_ARRAY_ARG(finished, nonulls, TIMESTAMPTZOID, TIMESTAMPTZARRAYOID);
-#undef MO_ARRAY_ARG
-			MoSpiExec("UPDATE migrate_ops.outbox o"
-					  "   SET state = r.state, last_status = r.status,"
-					  "       last_error = CASE WHEN r.state OPERATOR(pg_catalog.=) 'sent'"
-					  "                         THEN o.last_error ELSE r.error END,"
-					  "       sent_at = CASE WHEN r.state OPERATOR(pg_catalog.=) 'sent' THEN r.finished END,"
-					  "       next_attempt_at = r.finished OPERATOR(pg_catalog.+)"
-					  "                         pg_catalog.make_interval(secs => r.delay),"
-					  "       claimed_by = NULL"
-					  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-					  "                  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))"
-					  "       AS r(id, state, status, error, delay, finished)"
-					  " WHERE o.id OPERATOR(pg_catalog.=) r.id", &rargs);
-		}
-		RefreshOutboxState(n < mo_batch_size);
-		EndWork();
-
-		{
-			char	   *failure = NULL;
-
-			for (int i = 0; i < n; i++)
-				if (reqs[i].done && !reqs[i].ok && reqs[i].error)
-					failure = psprintf("delivery to channel \"%s\" failed: %s",
-									   reqs[i].channel, reqs[i].error);
-			LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
-			my_slot->delivered += nsent;
-			if (last_sent)
-				my_slot->last_delivery_at = last_sent;
-			if (failure)
-				SetSlotError(my_slot, failure);
-			LWLockRelease(mo_shared->lock);
-		}
+		t = TallyOf(tallies, req->channel);
+		t->held++;
+		t->claimed++;
 	}
-	MemoryContextSwitchTo(LoopContext);
-	return n;
+	for (int i = 0; i < tallies->n; i++)
+		if (tallies->items[i].claimed > 0 && tallies->items[i].held >= mo_batch_size)
+			full = true;
+	return full;
+}
+
+/* Starts the claimed deliveries that may start: up to migrate_ops.max_connections in flight per channel. */
+static void
+StartDeliveries(MoTallies *tallies)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &deliveries)
+	{
+		MoRequest  *req = &dlist_container(MoDelivery, node, iter.cur)->req;
+		MoChannelTally *t;
+
+		if (req->started || req->done)
+			continue;
+		t = TallyOf(tallies, req->channel);
+		if (t->running >= mo_max_connections)
+			continue;
+		req->started = true;
+		t->running++;
+		MoHttpStart(req);
+	}
+}
+
+/*
+ * One round of delivery.  Notes the requests that finished; records their
+ * outcomes and claims more due rows, in one short transaction, when asked
+ * to claim (a commit woke the worker, a retry is due), when half a batch is
+ * done, when nothing is left in flight, or when an outcome has waited
+ * MO_RECORD_DELAY_MS; then starts, with no transaction open, what may
+ * start.  Each channel has its own queue of at most migrate_ops.batch_size
+ * claimed rows and migrate_ops.max_connections requests in flight, and the
+ * requests of all channels run concurrently, so a receiver that hangs holds
+ * up only its own channel.  While quiesce (a scan or pruning is due) nothing
+ * is claimed or started.  Returns true when it claimed (or tried to).
+ */
+static bool
+DeliveryStep(bool want_claim, bool quiesce)
+{
+	MoTallies	tallies;
+	int			ndone = 0;
+	int			nsent = 0;
+	bool		more = false;
+	bool		record;
+	bool		claim;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz oldest = 0;
+	TimestampTz last_sent = 0;
+	char	   *failure = NULL;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &deliveries)
+	{
+		MoDelivery *d = dlist_container(MoDelivery, node, iter.cur);
+
+		if (!d->req.done)
+			continue;
+		if (d->done_at == 0)
+			d->done_at = now;
+		if (oldest == 0 || d->done_at < oldest)
+			oldest = d->done_at;
+		ndone++;
+	}
+	record = ndone > 0 &&
+		(ndone >= Max(mo_batch_size / 2, 1) || ndone == ndeliveries ||
+		 TimestampDifferenceExceeds(oldest, now, MO_RECORD_DELAY_MS));
+	claim = !quiesce && (want_claim || release_claims || record);
+
+	if (record || claim)
+	{
+		BeginWork("migrate_ops: delivering");
+		if (claim && release_claims)
+		{
+			/* rows an error made this worker lose track of: due again now */
+			MoSpiExec("UPDATE migrate_ops.outbox SET claimed_by = NULL, next_attempt_at = pg_catalog.now()"
+					  " WHERE state OPERATOR(pg_catalog.=) 'pending'"
+					  "   AND claimed_by OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()", NULL);
+			release_claims = false;
+		}
+		if (record)
+			RecordOutcomes(&nsent, &last_sent, &failure);
+		if (claim)
+		{
+			MemoryContext old = MemoryContextSwitchTo(LoopContext);
+
+			TallyDeliveries(&tallies);
+			MemoryContextSwitchTo(old);
+			more = ClaimDeliveries(&tallies);
+		}
+		/*
+		 * The backlog counts and the next retry are refreshed when outcomes
+		 * are recorded or a claim found nothing, never on the way to a
+		 * request (a claim of new rows goes straight to sending them).
+		 */
+		if (claim)
+			last_claim_drained = !more;
+		if (record || (claim && ndeliveries == 0))
+			RefreshOutboxState(last_claim_drained);
+		EndWork();
+		MemoryContextSwitchTo(LoopContext);
+
+		LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
+		my_slot->delivered += nsent;
+		if (last_sent)
+			my_slot->last_delivery_at = last_sent;
+		if (failure)
+			SetSlotError(my_slot, failure);
+		LWLockRelease(mo_shared->lock);
+	}
+
+	if (!quiesce && ndeliveries > 0)
+	{
+		TallyDeliveries(&tallies);
+		StartDeliveries(&tallies);
+	}
+	return claim;
 }
 
 /* Runs migrate_ops.scan() (when this version of the schema has it) with a short lock_timeout. */
@@ -1641,7 +1876,7 @@ MoWorkerMain(Datum arg)
 
 	MoHttpInit();
 	WorkerContext = AllocSetContextCreate(TopMemoryContext, "migrate_ops worker", ALLOCSET_DEFAULT_SIZES);
-	BatchContext = AllocSetContextCreate(WorkerContext, "migrate_ops batch", ALLOCSET_DEFAULT_SIZES);
+	DeliveryContext = AllocSetContextCreate(WorkerContext, "migrate_ops deliveries", ALLOCSET_SMALL_SIZES);
 	LoopContext = AllocSetContextCreate(WorkerContext, "migrate_ops loop", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(WorkerContext);
 
@@ -1669,12 +1904,11 @@ MoWorkerMain(Datum arg)
 		edata = CopyErrorData();
 		AbortOutOfAnyTransaction();
 		LWLockReleaseAll();
-		MoHttpReset();
+		DropDeliveries();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		FlushErrorState();
 		RecordWorkerError(edata);
 		FreeErrorData(edata);
-		MemoryContextReset(BatchContext);
 		RESUME_INTERRUPTS();
 
 		/* do not spin on a persistent error; retry deliveries after the pause */
@@ -1687,6 +1921,10 @@ MoWorkerMain(Datum arg)
 	{
 		TimestampTz now;
 		long		timeout = -1;
+		bool		scan_due;
+		bool		prune_due;
+		bool		quiesce;
+		bool		quiet;
 
 		/* transactions end in TopMemoryContext: keep loop garbage in a context reset here */
 		MemoryContextSwitchTo(LoopContext);
@@ -1709,17 +1947,34 @@ MoWorkerMain(Datum arg)
 
 		now = GetCurrentTimestamp();
 		if (next_retry != 0 && next_retry <= now)
-			deliver_now = true;
-		if (deliver_now)
 		{
-			deliver_now = false;
-			activity = true;
-			if (DeliverBatch() >= mo_batch_size)
-				deliver_now = true; /* more is due: drain in bounded batches */
+			next_retry = 0;		/* learnt again when a claim drains what is due */
+			deliver_now = true;
 		}
 
+		/*
+		 * A scan or pruning that is due first lets the requests in flight
+		 * finish (they make no progress while it runs), with no new claims
+		 * meanwhile, for at most MO_QUIESCE_MS: requests still running then
+		 * are slow ones, and a receiver that hangs must not hold up the
+		 * scan, nor the other channels for long.
+		 */
+		scan_due = next_scan != 0 && next_scan <= now;
+		prune_due = mo_retention > 0 && activity && next_prune <= now;
+		quiesce = scan_due || prune_due;
+		if (!quiesce)
+			quiesce_start = 0;
+		else if (quiesce_start == 0)
+			quiesce_start = now;
+		quiet = MoHttpInFlight() == 0 ||
+			(quiesce && TimestampDifferenceExceeds(quiesce_start, now, MO_QUIESCE_MS));
+		if (deliver_now || ndeliveries > 0)
+			activity = true;
+		if (DeliveryStep(deliver_now, quiesce))
+			deliver_now = false;
+
 		now = GetCurrentTimestamp();
-		if (next_scan != 0 && next_scan <= now)
+		if (scan_due && quiet)
 		{
 			scan_base = now;
 			ScheduleScan();
@@ -1736,7 +1991,7 @@ MoWorkerMain(Datum arg)
 		}
 
 		now = GetCurrentTimestamp();
-		if (mo_retention > 0 && activity && next_prune <= now)
+		if (prune_due && quiet)
 		{
 			activity = false;
 			last_prune = now;
@@ -1744,7 +1999,23 @@ MoWorkerMain(Datum arg)
 			RunRetention();
 		}
 
-		if (deliver_now)
+		/*
+		 * Requests in flight: drive them, waiting on their sockets and the
+		 * latch (a commit wakes the worker at once), and at least every
+		 * MO_POLL_MS for the timers above.
+		 */
+		if (MoHttpInFlight() > 0)
+		{
+			if (MyLatch->is_set)
+			{
+				ResetLatch(MyLatch);
+				continue;
+			}
+			(void) MoHttpRun(MO_POLL_MS);
+			continue;
+		}
+		/* claimed deliveries waiting for the next round (to start, or to be recorded) */
+		if (ndeliveries > 0)
 			continue;
 
 		/* sleep until woken, or the next retry, scan, stale backup or pruning (only after activity) */

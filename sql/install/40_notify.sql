@@ -71,6 +71,8 @@ CREATE TABLE migrate_ops.outbox (
     CONSTRAINT outbox_state_check CHECK (state IN ('pending', 'sent', 'dead'))
 );
 CREATE INDEX outbox_pending_idx ON migrate_ops.outbox (next_attempt_at, id) WHERE state = 'pending';
+-- the worker claims per channel (at most migrate_ops.max_connections in flight each)
+CREATE INDEX outbox_channel_pending_idx ON migrate_ops.outbox (channel, next_attempt_at, id) WHERE state = 'pending';
 CREATE INDEX outbox_dead_idx ON migrate_ops.outbox (id) WHERE state = 'dead';
 CREATE INDEX outbox_created_at_idx ON migrate_ops.outbox (created_at);
 COMMENT ON TABLE migrate_ops.outbox IS

@@ -34,25 +34,34 @@ mo_install_deps() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Runs a command as the cluster's owner (postgres when we are root).
+# Runs a command as the cluster's owner (postgres when we are root).  pg_ctl
+# and postgres get MO_SERVER_ENV's assignments (an LD_PRELOADed sanitizer
+# runtime: test/memcheck, test/fuzz), so that every server the tests start
+# or restart has them.
 mo_as_owner() {
+    local env=()
+    case ${1##*/} in pg_ctl|postgres) [ -n "${MO_SERVER_ENV:-}" ] && read -r -a env <<<"$MO_SERVER_ENV";; esac
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        runuser -u postgres -- env "${env[@]}" "$@"
     else
-        "$@"
+        env "${env[@]}" "$@"
     fi
 }
 
 # Builds with -Werror and stages an installation under $MO_WORK/stage.
 mo_build_and_stage() {
     local pg_config=/usr/lib/postgresql/$MO_PGMAJOR/bin/pg_config
-    local bindir sharedir pkglibdir
+    local bindir sharedir pkglibdir build=${MO_BUILD_ROOT:-$MO_ROOT}
     [ -x "$pg_config" ] || mo_die "no pg_config for PostgreSQL $MO_PGMAJOR"
     bindir=$($pg_config --bindir); sharedir=$($pg_config --sharedir); pkglibdir=$($pg_config --pkglibdir)
     MO_STAGE=$MO_WORK/stage
 
-    mo_log "building migrate_ops (PostgreSQL $MO_PGMAJOR, -Wall -Wextra -Werror)"
-    make -C "$MO_ROOT" -s PG_CONFIG="$pg_config" PG_CFLAGS="-Wall -Wextra -Werror" >/dev/null
+    # MO_BUILD_ROOT, MO_MAKE_ARGS (one make argument a line), MO_EXTRA_CFLAGS: a
+    # sanitizer build in a copy of the tree (test/memcheck, test/fuzz)
+    local extra=()
+    [ -n "${MO_MAKE_ARGS:-}" ] && mapfile -t extra <<<"$MO_MAKE_ARGS"
+    mo_log "building migrate_ops (PostgreSQL $MO_PGMAJOR, -Wall -Wextra -Werror ${MO_EXTRA_CFLAGS:-}${MO_MAKE_ARGS:+ (${extra[*]})})"
+    make -C "$build" -s PG_CONFIG="$pg_config" PG_CFLAGS="-Wall -Wextra -Werror ${MO_EXTRA_CFLAGS:-}" "${extra[@]}" >/dev/null
 
     # A private copy of the PostgreSQL installation (hard links where possible).
     mkdir -p "$MO_STAGE$(dirname "$bindir")" "$MO_STAGE$(dirname "$sharedir")"
@@ -61,7 +70,8 @@ mo_build_and_stage() {
     cp -al "$sharedir" "$MO_STAGE$(dirname "$sharedir")/" 2>/dev/null ||
         cp -a "$sharedir" "$MO_STAGE$(dirname "$sharedir")/"
     rm -f "$MO_STAGE$pkglibdir"/migrate_ops.so "$MO_STAGE$sharedir"/extension/migrate_ops*
-    make -C "$MO_ROOT" -s PG_CONFIG="$pg_config" install DESTDIR="$MO_STAGE" >/dev/null
+    make -C "$build" -s PG_CONFIG="$pg_config" PG_CFLAGS="-Wall -Wextra -Werror ${MO_EXTRA_CFLAGS:-}" "${extra[@]}" \
+        install DESTDIR="$MO_STAGE" >/dev/null
     MO_BIN=$MO_STAGE$bindir
     export MO_BIN MO_STAGE
     export PATH=$MO_BIN:$PATH
@@ -103,7 +113,18 @@ mo_cluster_start() {
         echo "log_line_prefix = '%m [%p] %d %a '"
         for line in "$@"; do echo "$line"; done
     } >>"$MO_DATA/postgresql.conf"
-    mo_pg_ctl start -w -t 60 >/dev/null || { tail -30 "$MO_LOG"; mo_die "the server did not start"; }
+    if [ -n "${MO_SERVER_WRAPPER:-}" ]; then
+        # the postmaster under a wrapper (valgrind: test/memcheck/valgrind.sh)
+        mo_as_owner bash -c "exec $MO_SERVER_WRAPPER '$MO_BIN/postgres' -D '$MO_DATA'" >>"$MO_LOG" 2>&1 </dev/null &
+        local i
+        for i in $(seq 600); do
+            "$MO_BIN/pg_isready" -q -h "$MO_SOCK" -p "$PGPORT" && break
+            sleep 0.5
+        done
+        "$MO_BIN/pg_isready" -q -h "$MO_SOCK" -p "$PGPORT" || { tail -30 "$MO_LOG"; mo_die "the server did not start"; }
+    else
+        mo_pg_ctl start -w -t 60 >/dev/null || { tail -30 "$MO_LOG"; mo_die "the server did not start"; }
+    fi
     export PGHOST=$MO_SOCK PGPORT PGUSER=postgres PGDATABASE=postgres MO_DATA MO_LOG MO_SOCK
 }
 
@@ -115,7 +136,7 @@ mo_pg_ctl() {
 # Stops the cluster and removes the work dir (keep it with MO_KEEP=1).
 mo_cleanup() {
     if [ -n "${MO_DATA:-}" ] && [ -f "$MO_DATA/postmaster.pid" ]; then
-        mo_pg_ctl stop -m fast -w >/dev/null 2>&1 || mo_pg_ctl stop -m immediate >/dev/null 2>&1 || true
+        mo_pg_ctl stop -m fast -w -t 600 >/dev/null 2>&1 || mo_pg_ctl stop -m immediate >/dev/null 2>&1 || true
     fi
     if [ -n "${MO_WORK:-}" ] && [ -d "$MO_WORK" ]; then
         if [ "${MO_KEEP:-0}" = 1 ]; then
