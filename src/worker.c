@@ -1112,23 +1112,26 @@ OptionalTimestamp(int row, int col)
  * Refreshes the worker's idea of the outbox.  After a claim that drained
  * what was due: when the next not-yet-due delivery is due (rows due now
  * that wait for a connection of their channel are claimed when one of its
- * requests finishes), and the backlog and dead counts worker_status() shows
- * for other databases; during a drain only the counts, at most once a
- * second.  SPI connected.
+ * requests finishes; an index range scan past now()).  The backlog and dead
+ * counts worker_status() shows for other databases are counted at most once
+ * a second, and whenever nothing is in flight (idle): counting every
+ * pending row each time outcomes are recorded made a large backlog drain in
+ * quadratic time.  SPI connected.
  */
 static void
-RefreshOutboxState(bool drained)
+RefreshOutboxState(bool drained, bool idle)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	bool		counts = drained || TimestampDifferenceExceeds(last_counts, now, 1000);
+	bool		counts = idle || TimestampDifferenceExceeds(last_counts, now, 1000);
 	MoArgs		args = {0};
 	bool		isnull;
 	int64		backlog;
 	int64		dead;
 
-	if (!counts)
+	if (!drained && !counts)
 		return;
 	MoArgBool(&args, drained);
+	MoArgBool(&args, counts);
 	MoSpiExec("SELECT CASE WHEN $1 THEN"
 			  "         (SELECT o.next_attempt_at FROM migrate_ops.outbox o"
 			  "            LEFT JOIN migrate_ops.channels c ON c.name OPERATOR(pg_catalog.=) o.channel"
@@ -1137,12 +1140,14 @@ RefreshOutboxState(bool drained)
 			  "             AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
 			  "             AND o.claimed_by IS DISTINCT FROM pg_catalog.pg_backend_pid()"
 			  "           ORDER BY o.next_attempt_at LIMIT 1) END,"
-			  "       (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
-			  "         WHERE state OPERATOR(pg_catalog.=) 'pending'),"
-			  "       (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
-			  "         WHERE state OPERATOR(pg_catalog.=) 'dead')", &args);
+			  "       CASE WHEN $2 THEN (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+			  "         WHERE state OPERATOR(pg_catalog.=) 'pending') END,"
+			  "       CASE WHEN $2 THEN (SELECT pg_catalog.count(*) FROM migrate_ops.outbox"
+			  "         WHERE state OPERATOR(pg_catalog.=) 'dead') END", &args);
 	if (drained)
 		next_retry = OptionalTimestamp(0, 1);
+	if (!counts)
+		return;
 	backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	dead = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	LWLockAcquire(mo_shared->lock, LW_EXCLUSIVE);
@@ -1442,7 +1447,14 @@ ClaimDeliveries(MoTallies *tallies)
 			  " UPDATE migrate_ops.outbox o"
 			  "    SET attempts = o.attempts OPERATOR(pg_catalog.+) 1,"
 			  "        claimed_by = pg_catalog.pg_backend_pid()"
+			  /*
+			   * the planner cannot know how few rows c has (its LIMIT depends
+			   * on the join): without the ANY it joins c to a scan of the
+			   * whole outbox, which made every claim of a large backlog cost
+			   * a full scan (and a JIT compilation)
+			   */
 			  "   FROM c WHERE o.id OPERATOR(pg_catalog.=) c.id"
+			  "    AND o.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT c.id FROM c))"
 			  " RETURNING o.id, o.event_id, o.channel, o.payload, o.attempts, c.kind, c.url, c.secret", &args);
 	n = (int) SPI_processed;
 
@@ -1600,7 +1612,7 @@ DeliveryStep(bool want_claim, bool quiesce)
 		if (claim)
 			last_claim_drained = !more;
 		if (record || (claim && ndeliveries == 0))
-			RefreshOutboxState(last_claim_drained);
+			RefreshOutboxState(last_claim_drained, ndeliveries == 0);
 		EndWork();
 		MemoryContextSwitchTo(LoopContext);
 
@@ -1872,6 +1884,8 @@ MoWorkerMain(Datum arg)
 
 	SetConfigOption("application_name", "migrate_ops worker", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
+	/* the worker's statements are small: compiling them costs more than it saves */
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname("migrate_ops worker");
 
 	MoHttpInit();
