@@ -10,23 +10,17 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/itest.sh"
 source "$(dirname "$0")/../lib/sink.sh"
 
-pg() { mo_psql -At -d postgres -c "$1"; }
-set_conf() {
-    while [ $# -gt 0 ]; do pg "ALTER SYSTEM SET migrate_ops.$1 = '$2'" >/dev/null; shift 2; done
-    pg "SELECT pg_reload_conf()" >/dev/null
-    sleep 0.3
-}
 cleanup() {
     sink_stop
     mo_pg_ctl status >/dev/null 2>&1 || mo_pg_ctl start -w -t 60 >/dev/null 2>&1 || true
     [ -n "${snap_pid:-}" ] && kill "$snap_pid" 2>/dev/null || true
-    pg "ALTER SYSTEM RESET migrate_ops.scan_interval" >/dev/null 2>&1 || true
-    pg "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
-    pg "DROP DATABASE IF EXISTS it_scancrash WITH (FORCE)" >/dev/null 2>&1 || true
+    it_pg "ALTER SYSTEM RESET migrate_ops.scan_interval" >/dev/null 2>&1 || true
+    it_pg "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+    it_pg "DROP DATABASE IF EXISTS it_scancrash WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 worker_active() {  # the worker's current activity, if it is running one
-    pg "SELECT query FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker'
+    it_pg "SELECT query FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker'
           AND datname = 'it_scancrash' AND state = 'active'"
 }
 
@@ -42,7 +36,7 @@ objects=$(it_val "SELECT object_count FROM migrate_ops.snapshots ORDER BY id DES
 it_ok "a schema of 1,000 tables: $objects objects in the baseline"
 
 # Clean scans every second, then out-of-band DDL the next scan is going to find.
-set_conf scan_interval 1s
+it_set_conf scan_interval 1s
 it_wait "SELECT count(*) >= 2 FROM migrate_ops.scans" t 20
 it_val "CREATE TABLE out_of_band (id int)" >/dev/null
 committed=$(it_val "SELECT count(*) || '/' || coalesce(max(id), 0) FROM migrate_ops.scans")
@@ -65,13 +59,13 @@ for try in 1 2 3 4 5 6 7 8 9 10; do
     snap_pid=$!
     sleep 0.1
     scanning=$(worker_active)
-    snapshotting=$(pg "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'snapcrash' AND state = 'active'")
+    snapshotting=$(it_pg "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'snapcrash' AND state = 'active'")
     if [ "$scanning" = "migrate_ops: drift scan" ] && [ "$snapshotting" = 1 ]; then
         mo_pg_ctl stop -m immediate >/dev/null
         crashed=$try
         break
     fi
-    pg "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'snapcrash'" >/dev/null
+    it_pg "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'snapcrash'" >/dev/null
     wait "$snap_pid" 2>/dev/null || true
     snap_pid=
 done

@@ -10,24 +10,18 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/itest.sh"
 source "$(dirname "$0")/../lib/sink.sh"
 
-pg() { mo_psql -At -d postgres -c "$1"; }
-set_conf() {
-    while [ $# -gt 0 ]; do pg "ALTER SYSTEM SET migrate_ops.$1 = '$2'" >/dev/null; shift 2; done
-    pg "SELECT pg_reload_conf()" >/dev/null
-    sleep 0.3
-}
 cleanup() {
     sink_stop
-    for s in request_timeout max_connections retry_delay scan_interval; do pg "ALTER SYSTEM RESET migrate_ops.$s" >/dev/null 2>&1 || true; done
-    pg "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
-    pg "DROP DATABASE IF EXISTS it_slow WITH (FORCE)" >/dev/null 2>&1 || true
+    for s in request_timeout max_connections retry_delay scan_interval; do it_pg "ALTER SYSTEM RESET migrate_ops.$s" >/dev/null 2>&1 || true; done
+    it_pg "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+    it_pg "DROP DATABASE IF EXISTS it_slow WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
 it_db it_slow
 sink_start
 # the hanging requests outlive the part of the test that measures the other channel
-set_conf request_timeout 8s max_connections 4 retry_delay 1h
+it_set_conf request_timeout 8s max_connections 4 retry_delay 1h
 it_wait "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_slow'" 1 10
 
 it_val "SELECT migrate_ops.add_channel('stuck', 'webhook', '$(sink_url hang/600)', '{stuck.*}')" >/dev/null
@@ -41,7 +35,7 @@ sleep 0.5
 it_ok "the hanging receiver holds 4 requests open (max_connections per channel); the other 4 wait for them"
 
 # While they hang the worker sleeps on their sockets and its latch: no busy loop.
-wpid=$(pg "SELECT pid FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_slow'")
+wpid=$(it_pg "SELECT pid FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_slow'")
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
 c0=$(cpu_ticks); sleep 2; c1=$(cpu_ticks)
 cpu_ms=$(( (c1 - c0) * 1000 / $(getconf CLK_TCK) ))
@@ -67,11 +61,11 @@ it_ok "10 deliveries to the healthy channel while 8 hang on the other: each sent
 
 # A drift scan that falls due meanwhile is not held up by the hanging requests either.
 scans=$(it_val "SELECT count(*) FROM migrate_ops.scans")
-set_conf scan_interval 1s
+it_set_conf scan_interval 1s
 it_wait "SELECT count(*) > $scans FROM migrate_ops.scans" t 3
 it_expect "SELECT count(*) FROM migrate_ops.outbox WHERE channel = 'stuck' AND state = 'pending' AND last_error IS NULL" 8 \
     "the worker's scan ran while the hanging requests were still in flight (none has timed out yet)"
-set_conf scan_interval 1h
+it_set_conf scan_interval 1h
 
 # The hanging requests time out after request_timeout: retried later (retry_delay), none lost, none sent.
 it_wait "SELECT count(*) FROM migrate_ops.outbox WHERE channel = 'stuck' AND last_error LIKE '%timed out%'" 8 30

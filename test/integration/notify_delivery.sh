@@ -9,14 +9,6 @@ source "$(dirname "$0")/../lib/sink.sh"
 it_db it_notify
 
 SETTINGS=(retry_delay retry_max_delay max_attempts request_timeout allowed_urls retention)
-set_conf() {  # set_conf NAME VALUE ...: ALTER SYSTEM + reload, as a DBA would
-    while [ $# -gt 0 ]; do
-        mo_psql -d postgres -c "ALTER SYSTEM SET migrate_ops.$1 = '$2'"
-        shift 2
-    done
-    mo_psql -d postgres -c "SELECT pg_reload_conf()" >/dev/null
-    sleep 0.3
-}
 cleanup() {
     sink_stop
     for s in "${SETTINGS[@]}"; do mo_psql -d postgres -c "ALTER SYSTEM RESET migrate_ops.$s" 2>/dev/null || true; done
@@ -36,7 +28,7 @@ wait_key() {  # wait_key EVENT_ID: the sink received a request with that Idempot
     it_fail "event $1 never reached the sink"
 }
 
-set_conf retry_delay 200ms retry_max_delay 1s max_attempts 5 request_timeout 1s
+it_set_conf retry_delay 200ms retry_max_delay 1s max_attempts 5 request_timeout 1s
 sink_start
 it_wait "SELECT state FROM migrate_ops.worker_status() WHERE database = current_database()" running 15
 it_ok "a worker runs for the new database"
@@ -166,13 +158,13 @@ got=$(sink_q "b = json.loads([r for r in reqs if r['path'] == '/slack2'][0]['bod
 it_ok "Slack lists what a payload's commands/objects were (five at most, escaped)"
 
 # 10. The allow-list is enforced at delivery too (a channel added before it was set).
-set_conf allowed_urls "http://127.0.0.1:1/only"
+it_set_conf allowed_urls "http://127.0.0.1:1/only"
 id=$(notify deploy.blocked)
 it_wait "SELECT state || ': ' || last_error FROM migrate_ops.outbox WHERE event_id = $id" \
     "dead: the channel's URL is not allowed by migrate_ops.allowed_urls" 10
 it_ok "a URL outside migrate_ops.allowed_urls is dead without a request"
 [ "$(sink_q "any(r['headers'].get('idempotency-key') == '$id' for r in reqs)")" = f ] || it_fail "a blocked URL was called"
-set_conf allowed_urls ""
+it_set_conf allowed_urls ""
 
 # 11. LISTEN migrate_ops receives notify-channel events at commit; rollbacks send nothing; big payloads are cut.
 it_val "SELECT migrate_ops.add_channel('listeners', 'notify', events => '{listen.*}')" >/dev/null
@@ -206,7 +198,7 @@ it_val "SELECT migrate_ops.scan()" >/dev/null     # a row in drift's scans table
 [ "$(it_val "SELECT count(*) FROM migrate_ops.scans")" -ge 1 ] || it_fail "scan() recorded no row"
 it_val "CREATE TABLE retention_probe (id int)" >/dev/null    # a row in capture's ddl_log
 [ "$(it_val "SELECT count(*) FROM migrate_ops.ddl_log")" -ge 1 ] || it_fail "DDL capture logged nothing"
-set_conf retention 1s
+it_set_conf retention 1s
 sleep 1.1
 id=$(notify deploy.after_retention)
 wait_key "$id"

@@ -9,17 +9,11 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/itest.sh"
 source "$(dirname "$0")/../lib/sink.sh"
 
-pg() { mo_psql -At -d postgres -c "$1"; }
-set_conf() {
-    while [ $# -gt 0 ]; do pg "ALTER SYSTEM SET migrate_ops.$1 = '$2'" >/dev/null; shift 2; done
-    pg "SELECT pg_reload_conf()" >/dev/null
-    sleep 0.3
-}
-worker_pid() { pg "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = '$1'"; }
+worker_pid() { it_pg "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = '$1'"; }
 wait_pg() {  # wait_pg SQL EXPECTED [SECONDS], in the postgres database
     local deadline=$((SECONDS + ${3:-10})) got=
     while [ $SECONDS -lt $deadline ]; do
-        got=$(pg "$1" 2>/dev/null || true)
+        got=$(it_pg "$1" 2>/dev/null || true)
         [ "$got" = "$2" ] && return 0
         sleep 0.05
     done
@@ -27,17 +21,17 @@ wait_pg() {  # wait_pg SQL EXPECTED [SECONDS], in the postgres database
 }
 cleanup() {
     sink_stop
-    for s in databases scan_interval; do pg "ALTER SYSTEM RESET migrate_ops.$s" >/dev/null 2>&1 || true; done
-    pg "ALTER SYSTEM RESET max_prepared_transactions" >/dev/null 2>&1 || true
-    pg "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
-    for db in it_w1 it_w2 it_w3 it_crash it_restore; do pg "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; done
+    for s in databases scan_interval; do it_pg "ALTER SYSTEM RESET migrate_ops.$s" >/dev/null 2>&1 || true; done
+    it_pg "ALTER SYSTEM RESET max_prepared_transactions" >/dev/null 2>&1 || true
+    it_pg "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+    for db in it_w1 it_w2 it_w3 it_crash it_restore; do it_pg "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; done
     [ -n "${NP_DATA:-}" ] && mo_as_owner "$MO_BIN/pg_ctl" -D "$NP_DATA" stop -m immediate >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
 # 1. Discovery: no extension, no worker; CREATE EXTENSION starts one, DROP EXTENSION stops it.
-pg "DROP DATABASE IF EXISTS it_w1" >/dev/null 2>&1
-pg "CREATE DATABASE it_w1" >/dev/null
+it_pg "DROP DATABASE IF EXISTS it_w1" >/dev/null 2>&1
+it_pg "CREATE DATABASE it_w1" >/dev/null
 sleep 1
 [ "$(worker_pid it_w1)" = 0 ] || it_fail "a worker stays in a database without the extension"
 it_ok "a new database without the extension gets no worker"
@@ -55,16 +49,16 @@ IT_DB=it_w1
 # 2. Idle costs nothing: no transaction, no query, no state change while nothing happens.
 sleep 0.5
 pid=$(worker_pid it_w1)
-before=$(pg "SELECT state || '|' || state_change || '|' || coalesce(xact_start::text, '-') FROM pg_stat_activity WHERE pid = $pid")
+before=$(it_pg "SELECT state || '|' || state_change || '|' || coalesce(xact_start::text, '-') FROM pg_stat_activity WHERE pid = $pid")
 sleep 3
-after=$(pg "SELECT state || '|' || state_change || '|' || coalesce(xact_start::text, '-') FROM pg_stat_activity WHERE pid = $pid")
+after=$(it_pg "SELECT state || '|' || state_change || '|' || coalesce(xact_start::text, '-') FROM pg_stat_activity WHERE pid = $pid")
 [ "$before" = "$after" ] && [[ $before == idle* ]] || it_fail "the idle worker was active: [$before] -> [$after]"
 it_ok "an idle worker ran nothing for 3 s (pg_stat_activity unchanged: ${before%%|*})"
 
 # 3. pg_terminate_backend: the launcher restarts the worker; what was queued meanwhile is delivered.
 sink_start
 it_val "SELECT migrate_ops.add_channel('hook', 'webhook', '$(sink_url ok)')" >/dev/null
-pg "SELECT pg_terminate_backend($pid)" >/dev/null
+it_pg "SELECT pg_terminate_backend($pid)" >/dev/null
 id=$(it_val "SELECT migrate_ops.notify('deploy.after_kill')")
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_w1' AND pid <> $pid" 1 10
 new=$(worker_pid it_w1)
@@ -72,49 +66,49 @@ it_wait "SELECT state FROM migrate_ops.outbox WHERE event_id = $id" sent 10
 it_ok "worker $pid terminated, restarted as $new, and the event queued meanwhile was delivered"
 
 # 4. The launcher itself restarts (bgw_restart_time) and keeps serving.
-launcher=$(pg "SELECT pid FROM pg_stat_activity WHERE backend_type = 'migrate_ops launcher'")
-pg "SELECT pg_terminate_backend($launcher)" >/dev/null
+launcher=$(it_pg "SELECT pid FROM pg_stat_activity WHERE backend_type = 'migrate_ops launcher'")
+it_pg "SELECT pg_terminate_backend($launcher)" >/dev/null
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops launcher' AND pid <> $launcher" 1 15
 [ "$(worker_pid it_w1)" = "$new" ] || it_fail "the running worker was not kept by the new launcher"
-pg "SELECT pg_terminate_backend($new)" >/dev/null
+it_pg "SELECT pg_terminate_backend($new)" >/dev/null
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_w1' AND pid <> $new" 1 10
 it_ok "the launcher restarted after pg_terminate_backend, kept the running worker, and restarts it when it dies"
 
 # 5. RENAME, CREATE DATABASE ... TEMPLATE and DROP DATABASE with the worker attached.
 t0=$(date +%s%N)
-pg "ALTER DATABASE it_w1 RENAME TO it_w2" >/dev/null
+it_pg "ALTER DATABASE it_w1 RENAME TO it_w2" >/dev/null
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_w2'" 1 10
 it_ok "ALTER DATABASE RENAME with the worker attached: done, and the worker is back in it_w2"
-pg "CREATE DATABASE it_w3 TEMPLATE it_w2" >/dev/null
+it_pg "CREATE DATABASE it_w3 TEMPLATE it_w2" >/dev/null
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname IN ('it_w2', 'it_w3')" 2 10
 it_ok "CREATE DATABASE ... TEMPLATE it_w2 with the worker attached: done; the copy has a worker too"
 pid=$(worker_pid it_w2)
-pg "DROP ROLE IF EXISTS it_nobody; CREATE ROLE it_nobody" >/dev/null 2>&1
+it_pg "DROP ROLE IF EXISTS it_nobody; CREATE ROLE it_nobody" >/dev/null 2>&1
 mo_psql -d postgres -c "SET ROLE it_nobody" -c "DROP DATABASE it_w2" >/dev/null 2>&1 && it_fail "a non-owner dropped it_w2"
 sleep 0.3
 [ "$(worker_pid it_w2)" = "$pid" ] || it_fail "a role that may not drop it_w2 stopped its worker"
-pg "DROP ROLE it_nobody" >/dev/null
+it_pg "DROP ROLE it_nobody" >/dev/null
 it_ok "DROP DATABASE by a role that may not: refused by PostgreSQL, and the worker was left alone"
 for db in it_w2 it_w3; do
     t0=$(date +%s%N)
-    pg "DROP DATABASE $db" >/dev/null || it_fail "DROP DATABASE $db failed"
+    it_pg "DROP DATABASE $db" >/dev/null || it_fail "DROP DATABASE $db failed"
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     [ $ms -lt 4000 ] || it_fail "DROP DATABASE $db took $ms ms"
     it_ok "DROP DATABASE $db with its worker attached completed in $ms ms"
 done
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname IN ('it_w2', 'it_w3')" 0 5
 sleep 0.5
-[ "$(pg "SELECT count(*) FROM pg_database WHERE datname LIKE 'it_w_'")" = 0 ] || it_fail "databases left"
+[ "$(it_pg "SELECT count(*) FROM pg_database WHERE datname LIKE 'it_w_'")" = 0 ] || it_fail "databases left"
 it_ok "no worker is left behind, and none is restarted for the dropped databases"
 
 # 6. migrate_ops.databases restricts the worker (SIGHUP).
 it_db it_crash
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_crash'" 1 10
-set_conf databases "postgres, some_other_db"
+it_set_conf databases "postgres, some_other_db"
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_crash'" 0 5
 it_expect "SELECT state || ': ' || last_error FROM migrate_ops.worker_status() WHERE database = current_database()" \
     "not running: this database is not in migrate_ops.databases" "excluded by migrate_ops.databases: the worker left, worker_status() says why"
-set_conf databases ""
+it_set_conf databases ""
 wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker' AND datname = 'it_crash'" 1 10
 it_ok "back in the list: the worker returns"
 
@@ -122,7 +116,7 @@ it_ok "back in the list: the worker returns"
 drift_events() { sink_q "[json.loads(r['body'])['event'] for r in reqs if r['path'] == '/drift']"; }
 it_val "SELECT migrate_ops.snapshot('baseline')" >/dev/null
 it_val "SELECT migrate_ops.add_channel('drift', 'webhook', '$(sink_url drift)', '{drift.*}')" >/dev/null
-set_conf scan_interval 1s
+it_set_conf scan_interval 1s
 it_wait "SELECT last_drift_state FROM migrate_ops.worker_status() WHERE database = current_database()" clean 5
 it_ok "scan_interval = 1s: the worker scans; the schema is clean"
 it_val "CREATE TABLE out_of_band (id int)" >/dev/null
@@ -144,7 +138,7 @@ sink_wait 4 5 drift
 [ "$(drift_events)" = "['drift.detected', 'drift.accepted', 'drift.detected', 'drift.resolved']" ] ||
     it_fail "drift events: $(drift_events)"
 it_ok "drift that is undone: drift.detected, then drift.resolved at the next scan"
-set_conf scan_interval 1h
+it_set_conf scan_interval 1h
 last=$(it_val "SELECT last_scan_at FROM migrate_ops.worker_status() WHERE database = current_database()")
 scans=$(it_val "SELECT count(*) FROM migrate_ops.scans")
 sleep 2.2
@@ -156,7 +150,7 @@ it_expect "SELECT last_scan_at = '$last' AND (SELECT count(*) FROM migrate_ops.s
 it_val "SELECT migrate_ops.add_channel('slow', 'webhook', '$(sink_url hang/0.1)')" >/dev/null
 first=$(it_val "SELECT migrate_ops.notify('crash.event', jsonb_build_object('i', i)) FROM generate_series(1, 200) i ORDER BY 1 LIMIT 1")
 sink_wait 16 15 hang
-pg "ALTER SYSTEM SET max_prepared_transactions = 4" >/dev/null   # for step 9, at the restart
+it_pg "ALTER SYSTEM SET max_prepared_transactions = 4" >/dev/null   # for step 9, at the restart
 mo_pg_ctl stop -m immediate -w >/dev/null
 got=$(sink_count hang)
 mo_pg_ctl start -w -t 60 >/dev/null
@@ -179,7 +173,7 @@ sleep 0.5
 it_val "COMMIT PREPARED 'it_p1'" >/dev/null
 sink_wait 1 5 twopc || it_fail "COMMIT PREPARED did not get the event delivered"
 it_ok "PREPARE TRANSACTION sends nothing; COMMIT PREPARED wakes the worker and it is delivered"
-pg "ALTER SYSTEM RESET max_prepared_transactions" >/dev/null
+it_pg "ALTER SYSTEM RESET max_prepared_transactions" >/dev/null
 
 # 10. pg_dump / pg_restore keep channels and the outbox; the restored database's worker delivers
 #     what was pending, with the same Idempotency-Key.
@@ -187,8 +181,8 @@ it_val "SELECT migrate_ops.add_channel('later', 'webhook', '$(sink_url status/50
 id=$(it_val "SELECT migrate_ops.notify('restore.pending')")
 it_wait "SELECT attempts >= 1 FROM migrate_ops.outbox WHERE event_id = $id AND channel = 'later'" t 10
 mo_as_owner "$MO_BIN/pg_dump" -h "$MO_SOCK" -p "$PGPORT" -U postgres -Fc -d it_crash >"$MO_WORK/it_crash.dump"
-pg "DROP DATABASE IF EXISTS it_restore" >/dev/null 2>&1
-pg "CREATE DATABASE it_restore" >/dev/null
+it_pg "DROP DATABASE IF EXISTS it_restore" >/dev/null 2>&1
+it_pg "CREATE DATABASE it_restore" >/dev/null
 "$MO_BIN/pg_restore" -d it_restore "$MO_WORK/it_crash.dump" || it_fail "pg_restore failed"
 mo_psql -At -d it_restore -c "SELECT migrate_ops.alter_channel('later', url => '$(sink_url restored)')" >/dev/null
 sink_wait 1 10 restored || { mo_psql -d it_restore -c "SELECT * FROM migrate_ops.worker_status()" -c "SELECT id, event_id, channel, state, attempts, next_attempt_at, now(), last_error FROM migrate_ops.outbox"; it_fail "the restored pending row was not delivered"; }
@@ -197,7 +191,7 @@ sink_wait 1 10 restored || { mo_psql -d it_restore -c "SELECT * FROM migrate_ops
 [ "$(mo_psql -At -d it_restore -c "SELECT count(*) FROM migrate_ops.channels")" = "$(it_val "SELECT count(*) FROM migrate_ops.channels")" ] ||
     it_fail "channels were not restored"
 it_ok "pg_dump/pg_restore kept channels and the pending delivery; the restored database delivered it with Idempotency-Key $id"
-pg "DROP DATABASE it_restore" >/dev/null
+it_pg "DROP DATABASE it_restore" >/dev/null
 
 # 11. Without shared_preload_libraries: every SQL function works, worker_status() says there is no worker.
 NP_DATA=$MO_WORK/np_data

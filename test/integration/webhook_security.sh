@@ -11,14 +11,6 @@ source "$(dirname "$0")/../lib/itest.sh"
 source "$(dirname "$0")/../lib/sink.sh"
 it_db it_webhook_security
 
-set_conf() {  # set_conf NAME VALUE ...: ALTER SYSTEM + reload
-    while [ $# -gt 0 ]; do
-        mo_psql -d postgres -c "ALTER SYSTEM SET migrate_ops.$1 = '$2'"
-        shift 2
-    done
-    mo_psql -d postgres -c "SELECT pg_reload_conf()" >/dev/null
-    sleep 0.3
-}
 cleanup() {
     sink_stop
     for s in retry_delay max_attempts allowed_urls; do mo_psql -d postgres -c "ALTER SYSTEM RESET migrate_ops.$s" 2>/dev/null || true; done
@@ -37,7 +29,7 @@ channel() {  # channel NAME URL [SECRET]: a webhook for events NAME.*
     it_val "SELECT migrate_ops.add_channel('$1', 'webhook', '$2', '{$1.*}'${3:+, '$3'})" >/dev/null
 }
 
-set_conf retry_delay 100ms max_attempts 2
+it_set_conf retry_delay 100ms max_attempts 2
 sink_start
 it_wait "SELECT state FROM migrate_ops.worker_status() WHERE database = current_database()" running 15
 base="http://127.0.0.1:$SINK_PORT"
@@ -75,7 +67,7 @@ it_val "SELECT migrate_ops.notify('chain.x')" >/dev/null
 it_ok "a fourth redirect is refused (the channel's URL and 3 redirects were requested)"
 
 # 4. Never off migrate_ops.allowed_urls, which is checked at every hop.
-set_conf allowed_urls "$base/allowed/"
+it_set_conf allowed_urls "$base/allowed/"
 channel inlist "$base/allowed/redirect/307/$(enc /allowed/landed)"
 channel offlist "$base/allowed/redirect/307/$(enc /elsewhere/landed)"
 channel otherport "$base/allowed/redirect/307/$(enc "http://127.0.0.1:1/allowed/x")"
@@ -87,7 +79,7 @@ it_val "SELECT migrate_ops.notify('inlist.x'), migrate_ops.notify('offlist.x'), 
     it_fail "redirect to another port: $(outcome otherport)"
 [ "$(sink_q "len([x for x in reqs if x['path'].startswith('/elsewhere')])")" = 0 ] || it_fail "the off-list target was requested"
 it_ok "with allowed_urls set: a redirect inside it is followed; to another path or port, refused without a request"
-set_conf allowed_urls ""
+it_set_conf allowed_urls ""
 
 # 5. Secrets: a Slack-style token in the URL's path, another in a query, and a signing secret.
 token=SeCrEtToKeN123

@@ -13,6 +13,17 @@ it_db() { IT_DB=$1; mo_createdb "$IT_DB"; }
 # it_val SQL: the single value (or rows, unaligned) the query returns in $IT_DB.
 it_val() { mo_psql -At -d "$IT_DB" -c "$1"; }
 
+# it_pg SQL: the value (or rows, unaligned) a statement returns in the postgres database.
+it_pg() { mo_psql -At -d postgres -c "$1"; }
+
+# it_set_conf NAME VALUE ...: ALTER SYSTEM SET migrate_ops.NAME = VALUE for each
+# pair, then a reload, as a DBA would (the worker rereads its settings on SIGHUP).
+it_set_conf() {
+    while [ $# -gt 0 ]; do it_pg "ALTER SYSTEM SET migrate_ops.$1 = '$2'" >/dev/null; shift 2; done
+    it_pg "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.3
+}
+
 # it_expect SQL EXPECTED DESCRIPTION
 it_expect() {
     local got
