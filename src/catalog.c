@@ -28,12 +28,15 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_description.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_depend.h"
@@ -2337,7 +2340,11 @@ static const char *const q_relations =
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 "  LEFT JOIN pg_catalog.pg_rewrite rw ON c.relkind IN ('v', 'm') AND rw.ev_class = c.oid"
 "   AND rw.rulename = '_RETURN'"
-DEPENDENCIES("dep", "pg_catalog.pg_rewrite", "rw.oid", "pg_catalog.pg_rewrite", "dx.ev_class", "dx.rulename = '_RETURN'")
+"  LEFT JOIN LATERAL (SELECT pg_catalog.array_agg(dd.refclassid) AS rc,"	/* per rule: see q_relations' $3 */
+"       pg_catalog.array_agg(dd.refobjid) AS ro, pg_catalog.array_agg(dd.refobjsubid) AS rs"
+"  FROM pg_catalog.pg_depend dd"
+" WHERE dd.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND dd.objid = rw.oid"
+"   AND NOT (dd.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dd.refobjid = rw.ev_class)) dep ON true"
 "  LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam"
 "  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace"
 "  LEFT JOIN inh ON inh.inhrelid = c.oid"
@@ -2347,6 +2354,7 @@ DEPENDENCIES("dep", "pg_catalog.pg_rewrite", "rw.oid", "pg_catalog.pg_rewrite", 
 DESCRIPTION("d", "pg_catalog.pg_class", "c.oid", "0")
 " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
 "   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
+"   AND c.oid = ANY ($3)"	/* all but the plain tables: ScanPlainTables() */
 "   AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
 "        WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = c.oid"
 "          AND e.deptype = 'i'))";
@@ -3421,12 +3429,18 @@ CpuSeconds(void)
 /* Rows fetched from a cursor per round trip. */
 #define FETCH_BATCH 1000
 
-/* Runs one catalog query through a cursor, handing each row to handler in the row context. */
+/*
+ * Runs one catalog query through a cursor, handing each row to handler in
+ * the row context.  Its parameters: $1 the tracked schemas, $2 whether they
+ * are the default set, $3 (relations only) the relations it may read (see
+ * CaptureRelations).
+ */
 static void
-RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Capture *))
+RunQueryExt(Capture *cap, const char *what, const char *sql, void (*handler) (Capture *),
+			Datum oids)
 {
-	Oid			types[2] = {OIDARRAYOID, BOOLOID};
-	Datum		values[2] = {cap->namespaces, BoolGetDatum(cap->all)};
+	Oid			types[3] = {OIDARRAYOID, BOOLOID, OIDARRAYOID};
+	Datum		values[3] = {cap->namespaces, BoolGetDatum(cap->all), oids};
 	Portal		portal;
 	TimestampTz start = GetCurrentTimestamp();
 	double		cpu = CpuSeconds();
@@ -3434,7 +3448,7 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 	int			objects = cap->state->count;
 
 	/* read-only: the capture's snapshot, which the deparsers see too */
-	portal = SPI_cursor_open_with_args(NULL, sql, 2, types, values, NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL, sql, oids ? 3 : 2, types, values, NULL, true, 0);
 	for (;;)
 	{
 		SPITupleTable *batch;
@@ -3468,6 +3482,13 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 		 (unsigned long long) rows, cap->state->count - objects,
 		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
 		 (CpuSeconds() - cpu) * 1000);
+}
+
+/* RunQueryExt() of a query with the two usual parameters. */
+static void
+RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Capture *))
+{
+	RunQueryExt(cap, what, sql, handler, (Datum) 0);
 }
 
 /* Creates a hash table in the query context. */
@@ -4281,6 +4302,291 @@ ScanColumns(Capture *cap)
 }
 
 /*
+ * Plain tables are most of a database's relations: a tracked ordinary table
+ * that is not a partition, inherits from nothing, is not typed, has the
+ * heap access method, the default tablespace, no options, no foreign table
+ * row and no replica identity index.  q_relations would give such a table
+ * NULL in every column but these, all read from its pg_class row (and its
+ * comment): ScanPlainTables() hands the same row to HandleRelation()
+ * without the query's joins.  Every other row of pg_class of a kind the
+ * query reads (tracked or not: the query's own conditions still choose) is
+ * handed to the query, which reads only the relations it is given ($3), so
+ * each relation is read exactly once, the same way as before.
+ */
+#define RELATION_ROW_NATTS 36
+
+/* The types of q_relations' columns that a plain table's row sets; the others are NULL. */
+static Oid
+RelationRowType(int col)
+{
+	switch (col)
+	{
+		case 1:
+		case 29:
+			return OIDOID;
+		case 2:
+		case 5:
+		case 9:
+			return CHAROID;
+		case 3:
+		case 4:
+			return NAMEOID;
+		case 6:
+		case 7:
+		case 8:
+			return BOOLOID;
+		case 30:
+			return ACLITEMARRAYOID;
+		default:
+			return TEXTOID;
+	}
+}
+
+/* The OIDs in an OidMap with Oid entries, as an oid[] (in CurrentMemoryContext). */
+static Datum
+OidMapArray(OidMap *m)
+{
+	uint32		pos = 0;
+	Oid		   *oid;
+	Datum	   *elems = palloc(sizeof(Datum) * (m->count + 1));
+	int			n = 0;
+
+	while ((oid = OidMapNext(m, &pos)) != NULL)
+		elems[n++] = ObjectIdGetDatum(*oid);
+	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+}
+
+/*
+ * Reads the plain tables (see above) from pg_class and hands them to
+ * HandleRelation(), into cap and, when verify is not NULL, into verify as
+ * well; every other relation of a kind q_relations reads goes into *others,
+ * the plain tables into *plain.  Maps in CurrentMemoryContext.
+ */
+static void
+ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
+{
+	Snapshot	snapshot = GetActiveSnapshot();
+	OidMap	   *complex = OidMapCreate(CurrentMemoryContext, sizeof(Oid), 64);
+	OidMap	   *comments = OidMapCreate(CurrentMemoryContext, sizeof(ColumnExtra), 64);
+	TupleDesc	rowdesc = CreateTemplateTupleDesc(RELATION_ROW_NATTS);
+	bool		heap_named = false;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	uint64		rows = 0;
+
+	for (int i = 0; i < RELATION_ROW_NATTS; i++)
+		TupleDescInitEntry(rowdesc, i + 1, NULL, RelationRowType(i + 1), -1, 0);
+
+	/* the query prints an access method unless its name is heap */
+	rel = table_open(AccessMethodRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_am am = (Form_pg_am) GETSTRUCT(tup);
+
+		if (am->oid == HEAP_TABLE_AM_OID)
+			heap_named = (strcmp(NameStr(am->amname), "heap") == 0);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* inheritance children and foreign table rows: the query's */
+	rel = table_open(InheritsRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+		(void) OidMapEnter(complex, ((Form_pg_inherits) GETSTRUCT(tup))->inhrelid, NULL);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	rel = table_open(ForeignTableRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+		(void) OidMapEnter(complex, ((Form_pg_foreign_table) GETSTRUCT(tup))->ftrelid, NULL);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* the comments on tracked ordinary tables */
+	rel = table_open(DescriptionRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_description d = (Form_pg_description) GETSTRUCT(tup);
+		TrackedRelation *tr;
+		ColumnExtra *ce;
+		bool		found;
+
+		if (d->classoid != RelationRelationId || d->objsubid != 0)
+			continue;
+		tr = FindRelation(cap, d->objoid);
+		if (tr == NULL || tr->relkind != RELKIND_RELATION)
+			continue;
+		ce = OidMapEnter(comments, d->objoid, &found);
+		if (found)
+			elog(ERROR, "migrate_ops: two comments on relation %u", d->objoid);
+		ce->value = CopyTextColumn(tup, Anum_pg_description_description, RelationGetDescr(rel));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	rel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+		TrackedRelation *tr;
+		ColumnExtra *comment;
+		bool		isnull;
+		MemoryContext rowold;
+
+		if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE &&
+			cls->relkind != RELKIND_VIEW && cls->relkind != RELKIND_MATVIEW &&
+			cls->relkind != RELKIND_SEQUENCE && cls->relkind != RELKIND_FOREIGN_TABLE)
+			continue;			/* kinds q_relations never reads */
+		tr = cls->relkind == RELKIND_RELATION ? FindRelation(cap, cls->oid) : NULL;
+		if (tr == NULL ||
+			cls->relispartition || OidIsValid(cls->reloftype) || cls->relam != HEAP_TABLE_AM_OID ||
+			!heap_named || OidIsValid(cls->reltablespace) ||
+			(cls->relreplident != REPLICA_IDENTITY_DEFAULT && cls->relreplident != REPLICA_IDENTITY_FULL &&
+			 cls->relreplident != REPLICA_IDENTITY_NOTHING) ||
+			OidMapFind(complex, cls->oid) != NULL)
+		{
+			(void) OidMapEnter(others, cls->oid, NULL);
+			continue;
+		}
+		(void) heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
+		if (!isnull)
+		{
+			(void) OidMapEnter(others, cls->oid, NULL);
+			continue;
+		}
+		(void) OidMapEnter(plain, cls->oid, NULL);
+		comment = OidMapFind(comments, cls->oid);
+
+		for (Capture *c = cap; c != NULL; c = (c == cap ? verify : NULL))
+		{
+			rowold = MemoryContextSwitchTo(c->rowcxt);
+			c->tuple = NULL;
+			c->tupdesc = rowdesc;
+			for (int i = 0; i < RELATION_ROW_NATTS; i++)
+				c->isnull[i] = true;
+			c->isnull[0] = c->isnull[1] = c->isnull[2] = c->isnull[3] = c->isnull[4] = false;
+			c->isnull[5] = c->isnull[6] = c->isnull[7] = c->isnull[8] = false;
+			c->values[0] = ObjectIdGetDatum(cls->oid);
+			c->values[1] = CharGetDatum(cls->relkind);
+			c->values[2] = NameGetDatum(&tr->nspname);
+			c->values[3] = NameGetDatum(&cls->relname);
+			c->values[4] = CharGetDatum(cls->relpersistence);
+			c->values[5] = BoolGetDatum(false);
+			c->values[6] = BoolGetDatum(cls->relrowsecurity);
+			c->values[7] = BoolGetDatum(cls->relforcerowsecurity);
+			c->values[8] = CharGetDatum(cls->relreplident);
+			c->isnull[28] = false;
+			c->values[28] = ObjectIdGetDatum(cls->relowner);
+			c->values[29] = heap_getattr(tup, Anum_pg_class_relacl, RelationGetDescr(rel), &c->isnull[29]);
+			c->isnull[30] = (comment == NULL);
+			c->values[30] = comment ? comment->value : (Datum) 0;
+			HandleRelation(c);
+			MemoryContextSwitchTo(rowold);
+			MemoryContextReset(c->rowcxt);
+		}
+		if ((++rows & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/* Fails unless two captures of the same relations hold the same objects. */
+static void
+VerifyPlainTables(MoCatalogState *scanned, MoCatalogState *queried)
+{
+	const char *what = NULL;
+
+	MoCatalogStateFinish(scanned);
+	MoCatalogStateFinish(queried);
+	if (scanned->count != queried->count)
+		what = psprintf("%d objects instead of %d", scanned->count, queried->count);
+	for (int i = 0; what == NULL && i < scanned->count; i++)
+	{
+		MoCatalogObject *x = &scanned->objects[i];
+		MoCatalogObject *y = &queried->objects[i];
+
+#define MO_STR_DIFFERS(a, b) (((a) == NULL) != ((b) == NULL) || ((a) && strcmp((a), (b)) != 0))
+		if (x->kind != y->kind || strcmp(x->identity, y->identity) != 0 ||
+			memcmp(x->hash, y->hash, sizeof(x->hash)) != 0 || (x->x == NULL) != (y->x == NULL) ||
+			(x->x && (MO_STR_DIFFERS(x->x->definition, y->x->definition) ||
+					  MO_STR_DIFFERS(x->x->detail, y->x->detail) ||
+					  MO_STR_DIFFERS(x->x->drop, y->x->drop) ||
+					  MO_STR_DIFFERS(x->x->parent, y->x->parent) ||
+					  x->x->ord != y->x->ord)))
+			what = psprintf("%s %s", MoKindNames[x->kind], x->identity);
+#undef MO_STR_DIFFERS
+	}
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("capture shortcut check failed: %s", what),
+				 errdetail("Reading plain tables from pg_class gave another result than the relations query."),
+				 errhint("This is a bug of migrate_ops: please report it.")));
+}
+
+/*
+ * The relations: plain tables from pg_class (ScanPlainTables), the others
+ * through q_relations.  With migrate_ops.verify_signatures, the plain
+ * tables also go through the query, and both must give the same objects.
+ */
+static void
+CaptureRelations(Capture *cap)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	double		cpu = CpuSeconds();
+	int			objects = cap->state->count;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops plain tables",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	OidMap	   *others = OidMapCreate(cxt, sizeof(Oid), 64);
+	OidMap	   *plain = OidMapCreate(cxt, sizeof(Oid), 1024);
+	Capture		scanned;
+	Capture		queried;
+	Datum		others_array;
+	Datum		plain_array;
+
+	if (mo_verify_signatures)
+	{
+		/* whole objects, nothing looked up in ref or left out */
+		scanned = *cap;
+		scanned.state = MoCatalogStateCreate();
+		scanned.ref = NULL;
+		scanned.by_ref = scanned.diff = false;
+		scanned.flags = cap->flags | MO_CAPTURE_DEFINITIONS | MO_CAPTURE_DETAIL | MO_CAPTURE_DROP;
+		scanned.flags &= ~MO_CAPTURE_DIFF;
+		scanned.memo = NULL;
+		scanned.nmemo = 0;
+		queried = scanned;
+		queried.state = MoCatalogStateCreate();
+	}
+	MemoryContextSwitchTo(old);
+	ScanPlainTables(cap, mo_verify_signatures ? &scanned : NULL, others, plain);
+	MemoryContextSwitchTo(cxt);
+	others_array = OidMapArray(others);
+	plain_array = OidMapArray(plain);
+	MemoryContextSwitchTo(old);
+	elog(DEBUG1, "migrate_ops: catalog plain tables: %u tables, %d objects, %ld ms (%.0f ms CPU)",
+		 plain->count, cap->state->count - objects,
+		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
+		 (CpuSeconds() - cpu) * 1000);
+	RunQueryExt(cap, "relations", q_relations, HandleRelation, others_array);
+	if (mo_verify_signatures)
+	{
+		RunQueryExt(&queried, "plain tables again", q_relations, HandleRelation, plain_array);
+		VerifyPlainTables(scanned.state, queried.state);
+		MoCatalogFree(scanned.state);
+		MoCatalogFree(queried.state);
+	}
+	MemoryContextDelete(cxt);
+}
+
+/*
  * Pins every setting that changes how the deparsers print a definition
  * (search_path decides what gets schema-qualified; the others how
  * constants print), so a definition never depends on the session; and
@@ -4626,7 +4932,7 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	LoadTrackedRelations(&cap);
 	ScanColumns(&cap);
 	RelDigestFinishAll(&cap);	/* the names signatures use */
-	RunQuery(&cap, "relations", q_relations, HandleRelation);
+	CaptureRelations(&cap);
 	ScanConstraintsAndIndexes(&cap);
 	RunQuery(&cap, "triggers", q_triggers, HandleTrigger);
 	RunQuery(&cap, "policies", q_policies, HandlePolicy);
