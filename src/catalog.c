@@ -3677,6 +3677,24 @@ DepListAdd(DepList *deps, Oid classid, Oid objid, int32 subid)
 	deps->n++;
 }
 
+/* Appends an integer in decimal, as appendStringInfo's %d would (without its format parsing). */
+static inline void
+AppendInt(StringInfo buf, int32 value)
+{
+	char		digits[12];
+
+	appendBinaryStringInfo(buf, digits, pg_ltoa(value, digits));
+}
+
+/* Appends an OID in decimal, as %u would. */
+static inline void
+AppendOid(StringInfo buf, Oid value)
+{
+	char		digits[11];
+
+	appendBinaryStringInfo(buf, digits, pg_ultoa_n(value, digits));
+}
+
 /* Appends the elements of a one-dimensional int2 or oid array (or vector), or "~" for NULL. */
 static void
 AppendIntArray(StringInfo buf, Datum value, bool isnull)
@@ -3701,22 +3719,21 @@ AppendIntArray(StringInfo buf, Datum value, bool isnull)
 	appendStringInfoChar(buf, '[');
 	for (int i = 0; i < n; i++)
 	{
+		if (i)
+			appendStringInfoChar(buf, ',');
 		if (ARR_ELEMTYPE(arr) == INT2OID)
-			appendStringInfo(buf, "%s%d", i ? "," : "", ((int16 *) ARR_DATA_PTR(arr))[i]);
+			AppendInt(buf, ((int16 *) ARR_DATA_PTR(arr))[i]);
 		else
-			appendStringInfo(buf, "%s%u", i ? "," : "", ((Oid *) ARR_DATA_PTR(arr))[i]);
+			AppendOid(buf, ((Oid *) ARR_DATA_PTR(arr))[i]);
 	}
 	appendStringInfoChar(buf, ']');
 }
 
-/* Appends a column of a catalog tuple that is an int2 or oid array (or vector). */
+/* Appends a column of a deformed catalog tuple that is an int2 or oid array (or vector). */
 static void
-AppendIntColumn(StringInfo buf, HeapTuple tup, int attnum, TupleDesc desc)
+AppendIntColumn(StringInfo buf, const Datum *values, const bool *nulls, int attnum)
 {
-	bool		isnull;
-	Datum		value = heap_getattr(tup, attnum, desc, &isnull);
-
-	AppendIntArray(buf, value, isnull);
+	AppendIntArray(buf, values[attnum - 1], nulls[attnum - 1]);
 }
 
 /* A column of a catalog tuple as a copied text datum (pg_node_tree, text), or 0 for NULL. */
@@ -3788,6 +3805,10 @@ ScanConstraintsAndIndexes(Capture *cap)
 				nindexes = 0;
 	int			objects = cap->state->count;
 	StringInfoData buf;
+	Datum		ivalues[Natts_pg_index];
+	bool		inulls[Natts_pg_index];
+	Datum		cvalues[Natts_pg_constraint];
+	bool		cnulls[Natts_pg_constraint];
 
 	for (int i = 0; i < CONSTRAINT_ROW_NATTS; i++)
 		TupleDescInitEntry(crow, i + 1, NULL, constraint_row_types[i], -1, 0);
@@ -3808,21 +3829,35 @@ ScanConstraintsAndIndexes(Capture *cap)
 		ie = OidMapEnter(indexes, ind->indexrelid, NULL);
 		memset(((char *) ie) + sizeof(Oid), 0, sizeof(IndexEntry) - sizeof(Oid));
 		ie->indrelid = ind->indrelid;
+		heap_deform_tuple(tup, desc, ivalues, inulls);	/* once, not once per column */
 		resetStringInfo(&buf);
-		appendStringInfo(&buf, "%d %d %d %d %d %d %d", ind->indnatts, ind->indnkeyatts, ind->indisunique,
+		/* "%d %d %d %d %d %d %d" of these, without the format parsing */
+		AppendInt(&buf, ind->indnatts);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indnkeyatts);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indisunique);
+		appendStringInfoChar(&buf, ' ');
 #if PG_VERSION_NUM >= 150000
-						 ind->indnullsnotdistinct,
+		AppendInt(&buf, ind->indnullsnotdistinct);
 #else
-						 0,
+		AppendInt(&buf, 0);
 #endif
-						 ind->indisprimary, ind->indisexclusion, ind->indimmediate);
-		AppendIntColumn(&buf, tup, Anum_pg_index_indkey, desc);
-		AppendIntColumn(&buf, tup, Anum_pg_index_indcollation, desc);
-		AppendIntColumn(&buf, tup, Anum_pg_index_indclass, desc);
-		AppendIntColumn(&buf, tup, Anum_pg_index_indoption, desc);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indisprimary);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indisexclusion);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indimmediate);
+		AppendIntColumn(&buf, ivalues, inulls, Anum_pg_index_indkey);
+		AppendIntColumn(&buf, ivalues, inulls, Anum_pg_index_indcollation);
+		AppendIntColumn(&buf, ivalues, inulls, Anum_pg_index_indclass);
+		AppendIntColumn(&buf, ivalues, inulls, Anum_pg_index_indoption);
 		ie->row = pstrdup(buf.data);
-		ie->indexprs = CopyTextColumn(tup, Anum_pg_index_indexprs, desc);
-		ie->indpred = CopyTextColumn(tup, Anum_pg_index_indpred, desc);
+		ie->indexprs = inulls[Anum_pg_index_indexprs - 1] ? (Datum) 0 :
+			PointerGetDatum(PG_DETOAST_DATUM_COPY(ivalues[Anum_pg_index_indexprs - 1]));
+		ie->indpred = inulls[Anum_pg_index_indpred - 1] ? (Datum) 0 :
+			PointerGetDatum(PG_DETOAST_DATUM_COPY(ivalues[Anum_pg_index_indpred - 1]));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -4010,21 +4045,40 @@ ScanConstraintsAndIndexes(Capture *cap)
 		cap->values[7] = ObjectIdGetDatum(con->conrelid);
 
 		/* the row of its signature: everything but OIDs, which its dependencies name */
+		heap_deform_tuple(tup, desc, cvalues, cnulls);	/* once, not once per column */
 		initStringInfo(&row);
-		appendStringInfo(&row, "%c %d %d %d %d %d %d %c %c %c", con->contype, con->condeferrable,
-						 con->condeferred, con->convalidated, con->conislocal, con->coninhcount,
-						 con->connoinherit, con->confupdtype, con->confdeltype, con->confmatchtype);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conkey, desc);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_confkey, desc);
+		/* "%c %d %d %d %d %d %d %c %c %c" of these, without the format parsing */
+		appendStringInfoChar(&row, con->contype);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->condeferrable);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->condeferred);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->convalidated);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->conislocal);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->coninhcount);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->connoinherit);
+		appendStringInfoChar(&row, ' ');
+		appendStringInfoChar(&row, con->confupdtype);
+		appendStringInfoChar(&row, ' ');
+		appendStringInfoChar(&row, con->confdeltype);
+		appendStringInfoChar(&row, ' ');
+		appendStringInfoChar(&row, con->confmatchtype);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conkey);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_confkey);
 #if PG_VERSION_NUM >= 150000
-		AppendIntColumn(&row, tup, Anum_pg_constraint_confdelsetcols, desc);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_confdelsetcols);
 #endif
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conpfeqop, desc);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conppeqop, desc);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conffeqop, desc);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conexclop, desc);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conpfeqop);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conppeqop);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conffeqop);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conexclop);
 		cap->values[8] = CStringGetTextDatum(row.data);
-		cap->values[9] = heap_getattr(tup, Anum_pg_constraint_conbin, desc, &cap->isnull[9]);
+		cap->isnull[9] = cnulls[Anum_pg_constraint_conbin - 1];
+		cap->values[9] = cvalues[Anum_pg_constraint_conbin - 1];
 		cap->isnull[10] = true;
 		if ((con->contype == CONSTRAINT_PRIMARY || con->contype == CONSTRAINT_UNIQUE) &&
 			OidIsValid(con->conindid))
