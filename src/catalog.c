@@ -39,6 +39,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
@@ -2757,7 +2758,10 @@ HandleRelation(Capture *cap)
 			SigText(&sig, "def", def.data);
 			SigText(&sig, "rule", Str(cap, 32));
 			SigOwn(cap, &sig, OidCol(cap, 1));
-			SigDeps(cap, &sig, 34, OidCol(cap, 1));
+			if (cap->rowdeps)	/* a plain view (ScanPlainTables) */
+				SigDepList(cap, &sig, cap->rowdeps, OidCol(cap, 1));
+			else
+				SigDeps(cap, &sig, 34, OidCol(cap, 1));
 			SigNode(cap, &sig, "action", Str(cap, 17));
 			SigNode(cap, &sig, "qual", Str(cap, 33));
 			has = SigFinish(cap, &sig, sigv);
@@ -4410,11 +4414,68 @@ OidMapArray(OidMap *m)
 	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 }
 
+/* An ASCII letter or digit (charout prints it as it is, record_out does not quote it). */
+static inline bool
+AsciiAlnum(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* A plain view waiting for its rule (ScanPlainTables). */
+typedef struct PlainView
+{
+	Oid			oid;			/* key */
+	TrackedRelation *tr;
+	char		relpersistence;
+	bool		relrowsecurity;
+	bool		relforcerowsecurity;
+	char		relreplident;
+	Oid			relowner;
+	Datum		relacl;			/* aclitem[] copy, or 0 for NULL */
+	bool		done;
+} PlainView;
+
+/* A rule's dependencies (ScanPlainTables). */
+typedef struct RuleDeps
+{
+	Oid			oid;			/* key: the rule */
+	DepList		deps;
+} RuleDeps;
+
+/* Sets the columns of q_relations' row that a plain table or view has, the others NULL. */
+static void
+PlainRow(Capture *c, TupleDesc rowdesc, Oid oid, char relkind, TrackedRelation *tr,
+		 char persistence, bool rls, bool force_rls, char replident, Oid owner,
+		 Datum acl, bool aclnull, ColumnExtra *comment)
+{
+	c->tuple = NULL;
+	c->tupdesc = rowdesc;
+	for (int i = 0; i < RELATION_ROW_NATTS; i++)
+		c->isnull[i] = true;
+	c->isnull[0] = c->isnull[1] = c->isnull[2] = c->isnull[3] = c->isnull[4] = false;
+	c->isnull[5] = c->isnull[6] = c->isnull[7] = c->isnull[8] = false;
+	c->values[0] = ObjectIdGetDatum(oid);
+	c->values[1] = CharGetDatum(relkind);
+	c->values[2] = NameGetDatum(&tr->nspname);
+	c->values[3] = NameGetDatum(&tr->relname);
+	c->values[4] = CharGetDatum(persistence);
+	c->values[5] = BoolGetDatum(false);
+	c->values[6] = BoolGetDatum(rls);
+	c->values[7] = BoolGetDatum(force_rls);
+	c->values[8] = CharGetDatum(replident);
+	c->isnull[28] = false;
+	c->values[28] = ObjectIdGetDatum(owner);
+	c->isnull[29] = aclnull;
+	c->values[29] = aclnull ? (Datum) 0 : acl;
+	c->isnull[30] = (comment == NULL);
+	c->values[30] = comment ? comment->value : (Datum) 0;
+}
+
 /*
- * Reads the plain tables (see above) from pg_class and hands them to
- * HandleRelation(), into cap and, when verify is not NULL, into verify as
- * well; every other relation of a kind q_relations reads goes into *others,
- * the plain tables into *plain.  Maps in CurrentMemoryContext.
+ * Reads the plain tables and views (see above) from the catalog and hands
+ * them to HandleRelation(), into cap and, when verify is not NULL, into
+ * verify as well; every other relation of a kind q_relations reads goes
+ * into *others, the plain ones into *plain.  Maps in CurrentMemoryContext.
  */
 static void
 ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
@@ -4422,12 +4483,17 @@ ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
 	Snapshot	snapshot = GetActiveSnapshot();
 	OidMap	   *complex = OidMapCreate(CurrentMemoryContext, sizeof(Oid), 64);
 	OidMap	   *comments = OidMapCreate(CurrentMemoryContext, sizeof(ColumnExtra), 64);
+	OidMap	   *views = OidMapCreate(CurrentMemoryContext, sizeof(PlainView), 64);
+	OidMap	   *ruledeps = OidMapCreate(CurrentMemoryContext, sizeof(RuleDeps), 64);
 	TupleDesc	rowdesc = CreateTemplateTupleDesc(RELATION_ROW_NATTS);
 	bool		heap_named = false;
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
+	ScanKeyData key;
 	uint64		rows = 0;
+	uint32		pos = 0;
+	PlainView  *pv;
 
 	for (int i = 0; i < RELATION_ROW_NATTS; i++)
 		TupleDescInitEntry(rowdesc, i + 1, NULL, RelationRowType(i + 1), -1, 0);
@@ -4459,7 +4525,7 @@ ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 
-	/* the comments on tracked ordinary tables */
+	/* the comments on tracked ordinary tables and views */
 	rel = table_open(DescriptionRelationId, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
 	while ((tup = systable_getnext(scan)) != NULL)
@@ -4472,7 +4538,7 @@ ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
 		if (d->classoid != RelationRelationId || d->objsubid != 0)
 			continue;
 		tr = FindRelation(cap, d->objoid);
-		if (tr == NULL || tr->relkind != RELKIND_RELATION)
+		if (tr == NULL || (tr->relkind != RELKIND_RELATION && tr->relkind != RELKIND_VIEW))
 			continue;
 		ce = OidMapEnter(comments, d->objoid, &found);
 		if (found)
@@ -4490,27 +4556,39 @@ ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
 		TrackedRelation *tr;
 		ColumnExtra *comment;
 		bool		isnull;
+		Datum		acl;
 		MemoryContext rowold;
 
 		if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE &&
 			cls->relkind != RELKIND_VIEW && cls->relkind != RELKIND_MATVIEW &&
 			cls->relkind != RELKIND_SEQUENCE && cls->relkind != RELKIND_FOREIGN_TABLE)
 			continue;			/* kinds q_relations never reads */
-		tr = cls->relkind == RELKIND_RELATION ? FindRelation(cap, cls->oid) : NULL;
-		if (tr == NULL ||
-			cls->relispartition || OidIsValid(cls->reloftype) || cls->relam != HEAP_TABLE_AM_OID ||
-			!heap_named || OidIsValid(cls->reltablespace) ||
-			(cls->relreplident != REPLICA_IDENTITY_DEFAULT && cls->relreplident != REPLICA_IDENTITY_FULL &&
-			 cls->relreplident != REPLICA_IDENTITY_NOTHING) ||
-			OidMapFind(complex, cls->oid) != NULL)
+		tr = (cls->relkind == RELKIND_RELATION || cls->relkind == RELKIND_VIEW) ?
+			FindRelation(cap, cls->oid) : NULL;
+		(void) heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
+		if (tr == NULL || tr->relkind != cls->relkind || !isnull ||
+			cls->relispartition || OidIsValid(cls->reloftype) || OidIsValid(cls->reltablespace) ||
+			OidMapFind(complex, cls->oid) != NULL ||
+			(cls->relkind == RELKIND_RELATION &&
+			 (cls->relam != HEAP_TABLE_AM_OID || !heap_named ||
+			  (cls->relreplident != REPLICA_IDENTITY_DEFAULT && cls->relreplident != REPLICA_IDENTITY_FULL &&
+			   cls->relreplident != REPLICA_IDENTITY_NOTHING))))
 		{
 			(void) OidMapEnter(others, cls->oid, NULL);
 			continue;
 		}
-		(void) heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
-		if (!isnull)
+		acl = heap_getattr(tup, Anum_pg_class_relacl, RelationGetDescr(rel), &isnull);
+		if (cls->relkind == RELKIND_VIEW)
 		{
-			(void) OidMapEnter(others, cls->oid, NULL);
+			/* handled with its rule, below */
+			pv = OidMapEnter(views, cls->oid, NULL);
+			pv->tr = tr;
+			pv->relpersistence = cls->relpersistence;
+			pv->relrowsecurity = cls->relrowsecurity;
+			pv->relforcerowsecurity = cls->relforcerowsecurity;
+			pv->relreplident = cls->relreplident;
+			pv->relowner = cls->relowner;
+			pv->relacl = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(acl));
 			continue;
 		}
 		(void) OidMapEnter(plain, cls->oid, NULL);
@@ -4519,26 +4597,8 @@ ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
 		for (Capture *c = cap; c != NULL; c = (c == cap ? verify : NULL))
 		{
 			rowold = MemoryContextSwitchTo(c->rowcxt);
-			c->tuple = NULL;
-			c->tupdesc = rowdesc;
-			for (int i = 0; i < RELATION_ROW_NATTS; i++)
-				c->isnull[i] = true;
-			c->isnull[0] = c->isnull[1] = c->isnull[2] = c->isnull[3] = c->isnull[4] = false;
-			c->isnull[5] = c->isnull[6] = c->isnull[7] = c->isnull[8] = false;
-			c->values[0] = ObjectIdGetDatum(cls->oid);
-			c->values[1] = CharGetDatum(cls->relkind);
-			c->values[2] = NameGetDatum(&tr->nspname);
-			c->values[3] = NameGetDatum(&cls->relname);
-			c->values[4] = CharGetDatum(cls->relpersistence);
-			c->values[5] = BoolGetDatum(false);
-			c->values[6] = BoolGetDatum(cls->relrowsecurity);
-			c->values[7] = BoolGetDatum(cls->relforcerowsecurity);
-			c->values[8] = CharGetDatum(cls->relreplident);
-			c->isnull[28] = false;
-			c->values[28] = ObjectIdGetDatum(cls->relowner);
-			c->values[29] = heap_getattr(tup, Anum_pg_class_relacl, RelationGetDescr(rel), &c->isnull[29]);
-			c->isnull[30] = (comment == NULL);
-			c->values[30] = comment ? comment->value : (Datum) 0;
+			PlainRow(c, rowdesc, cls->oid, cls->relkind, tr, cls->relpersistence, cls->relrowsecurity,
+					 cls->relforcerowsecurity, cls->relreplident, cls->relowner, acl, isnull, comment);
 			HandleRelation(c);
 			MemoryContextSwitchTo(rowold);
 			MemoryContextReset(c->rowcxt);
@@ -4548,6 +4608,91 @@ ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+
+	if (views->count > 0)
+	{
+		/* what the rules reference */
+		rel = table_open(DependRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(RewriteRelationId));
+		scan = systable_beginscan(rel, DependDependerIndexId, true, snapshot, 1, &key);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+			RuleDeps   *rd;
+
+			if (d->classid != RewriteRelationId)
+				continue;
+			rd = OidMapEnter(ruledeps, d->objid, NULL);
+			DepListAdd(&rd->deps, d->refclassid, d->refobjid, d->refobjsubid);
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+
+		/* the views, with their rules */
+		rel = table_open(RewriteRelationId, AccessShareLock);
+		scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Form_pg_rewrite rw = (Form_pg_rewrite) GETSTRUCT(tup);
+			TupleDesc	desc = RelationGetDescr(rel);
+			RuleDeps   *rd;
+			DepList		deps = {0};
+			char		rulerow[16];
+
+			if (strcmp(NameStr(rw->rulename), "_RETURN") != 0)
+				continue;
+			pv = OidMapFind(views, rw->ev_class);
+			if (pv == NULL || pv->done)
+				continue;
+			/* ROW(ev_type, ev_enabled, is_instead)::text, which quotes nothing alphanumeric */
+			if (!AsciiAlnum(rw->ev_type) || !AsciiAlnum(rw->ev_enabled))
+				continue;		/* the query's */
+			snprintf(rulerow, sizeof(rulerow), "(%c,%c,%c)", rw->ev_type, rw->ev_enabled,
+					 rw->is_instead ? 't' : 'f');
+			pv->done = true;
+			(void) OidMapEnter(plain, pv->oid, NULL);
+
+			/* the rule's dependencies but its view, as the query gives them */
+			rd = OidMapFind(ruledeps, rw->oid);
+			for (int i = 0; rd && i < rd->deps.n; i++)
+				if (!(rd->deps.classids[i] == RelationRelationId && rd->deps.objids[i] == rw->ev_class))
+					DepListAdd(&deps, rd->deps.classids[i], rd->deps.objids[i], rd->deps.subids[i]);
+
+			for (Capture *c = cap; c != NULL; c = (c == cap ? verify : NULL))
+			{
+				MemoryContext rowold = MemoryContextSwitchTo(c->rowcxt);
+
+				PlainRow(c, rowdesc, pv->oid, RELKIND_VIEW, pv->tr, pv->relpersistence, pv->relrowsecurity,
+						 pv->relforcerowsecurity, pv->relreplident, pv->relowner, pv->relacl,
+						 pv->relacl == (Datum) 0, OidMapFind(comments, pv->oid));
+				c->values[16] = heap_getattr(tup, Anum_pg_rewrite_ev_action, desc, &c->isnull[16]);
+				c->isnull[31] = false;
+				c->values[31] = CStringGetTextDatum(rulerow);
+				c->values[32] = heap_getattr(tup, Anum_pg_rewrite_ev_qual, desc, &c->isnull[32]);
+				c->rowdeps = &deps;
+				HandleRelation(c);
+				c->rowdeps = NULL;
+				MemoryContextSwitchTo(rowold);
+				MemoryContextReset(c->rowcxt);
+			}
+			if (deps.classids)
+			{
+				pfree(deps.classids);
+				pfree(deps.objids);
+				pfree(deps.subids);
+			}
+			if ((++rows & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+
+		/* a view without its rule: the query's */
+		while ((pv = OidMapNext(views, &pos)) != NULL)
+			if (!pv->done)
+				(void) OidMapEnter(others, pv->oid, NULL);
+	}
 }
 
 /* Fails unless two captures of the same relations hold the same objects. */
@@ -4568,6 +4713,7 @@ VerifyPlainTables(MoCatalogState *scanned, MoCatalogState *queried)
 #define MO_STR_DIFFERS(a, b) (((a) == NULL) != ((b) == NULL) || ((a) && strcmp((a), (b)) != 0))
 		if (x->kind != y->kind || strcmp(x->identity, y->identity) != 0 ||
 			memcmp(x->hash, y->hash, sizeof(x->hash)) != 0 || (x->x == NULL) != (y->x == NULL) ||
+			x->has_sig != y->has_sig || (x->has_sig && memcmp(x->sig, y->sig, sizeof(x->sig)) != 0) ||
 			(x->x && (MO_STR_DIFFERS(x->x->definition, y->x->definition) ||
 					  MO_STR_DIFFERS(x->x->detail, y->x->detail) ||
 					  MO_STR_DIFFERS(x->x->drop, y->x->drop) ||
@@ -4629,9 +4775,11 @@ CaptureRelations(Capture *cap)
 		 plain->count, cap->state->count - objects,
 		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
 		 (CpuSeconds() - cpu) * 1000);
-	RunQueryExt(cap, "relations", q_relations, HandleRelation, others_array);
+	if (others->count > 0)		/* else it has nothing to read */
+		RunQueryExt(cap, "relations", q_relations, HandleRelation, others_array);
 	if (mo_verify_signatures)
 	{
+		/* an empty list reads nothing: the query is run anyway, so that it is checked */
 		RunQueryExt(&queried, "plain tables again", q_relations, HandleRelation, plain_array);
 		VerifyPlainTables(scanned.state, queried.state);
 		MoCatalogFree(scanned.state);

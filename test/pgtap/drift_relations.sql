@@ -1,14 +1,15 @@
--- Plain tables read from pg_class (perf round 3): a tracked ordinary table
--- that is not a partition, inherits from nothing, is not typed, has the heap
--- access method, the default tablespace, no options and no replica identity
--- index is read straight from pg_class; every other relation through the
--- relations query.  Each relation must be read exactly once, the same way
+-- Plain tables and views read from the catalog (perf round 3): a tracked
+-- ordinary table that is not a partition, inherits from nothing, is not
+-- typed, has the heap access method, the default tablespace, no options and
+-- no replica identity index, and a tracked view without options, are read
+-- straight from pg_class (and pg_rewrite); every other relation through
+-- the relations query.  Each relation must be read exactly once, the same way
 -- as before, and a change that moves a table from one way to the other
 -- must show as the change it is.  With migrate_ops.verify_signatures on,
 -- the plain tables also go through the query and both must give the same
 -- objects (definition, detail, drop SQL, hash), else XX000.
 BEGIN;
-SELECT plan(30);
+SELECT plan(36);
 
 CREATE FUNCTION pg_temp.d() RETURNS text[] LANGUAGE sql AS
 $$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change ORDER BY kind, identity COLLATE "C"), '{}')
@@ -63,6 +64,11 @@ CREATE SEQUENCE rel.seq;
 CREATE TABLE rel.owned (id int DEFAULT nextval('rel.seq'));
 ALTER SEQUENCE rel.seq OWNED BY rel.owned.id;
 CREATE VIEW rel.v AS SELECT id FROM rel.plain;
+COMMENT ON VIEW rel.v IS 'a plain view';
+GRANT SELECT ON rel.v TO tap_rel_reader;
+CREATE VIEW rel.barrier WITH (security_barrier) AS SELECT id, note FROM rel.plain WHERE id > 0;
+CREATE TYPE rel.pair2 AS (a int, b int);
+CREATE VIEW rel.onpair AS SELECT (ROW(1, 2)::rel.pair2).a, 'rel.plain'::regclass AS r;
 CREATE MATERIALIZED VIEW rel.mv AS SELECT id FROM rel.plain;
 
 SELECT ok(migrate_ops.snapshot('relations') > 0, 'a snapshot');
@@ -102,6 +108,28 @@ SELECT is((SELECT definition FROM migrate_ops.snapshot_objects
 SELECT ok((SELECT definition FROM migrate_ops.snapshot_objects
             WHERE kind = 'privilege' AND identity = 'table rel.plain' AND valid_to IS NULL)
           LIKE '%GRANT SELECT ON TABLE rel.plain TO tap_rel_reader%', 'a plain table''s grants');
+
+SELECT is((SELECT definition FROM migrate_ops.snapshot_objects
+            WHERE kind = 'view' AND identity = 'rel.barrier' AND valid_to IS NULL),
+          E'CREATE VIEW rel.barrier WITH (security_barrier=true) AS\n SELECT plain.id,\n    plain.note\n   FROM rel.plain\n  WHERE (plain.id > 0)',
+          'a view with options');
+
+-- views: changed, commented, granted, given options
+CREATE OR REPLACE VIEW rel.v AS SELECT id, note FROM rel.plain;
+COMMENT ON VIEW rel.v IS 'changed';
+REVOKE SELECT ON rel.v FROM tap_rel_reader;
+ALTER VIEW rel.barrier RESET (security_barrier);
+SELECT is(pg_temp.d(), '{"comment view rel.v changed","privilege view rel.v changed","view rel.barrier changed","view rel.v changed"}',
+          'views changed');
+SELECT is(pg_temp.verified(), pg_temp.d(), 'views changed, verified');
+ALTER VIEW rel.v SET (security_barrier = true);
+SELECT is(pg_temp.d(), '{"comment view rel.v changed","privilege view rel.v changed","view rel.barrier changed","view rel.v changed"}',
+          'a view given options');
+SELECT pg_temp.resnap() \g /dev/null
+ALTER TYPE rel.pair2 RENAME ATTRIBUTE a TO aa;
+SELECT ok('view rel.onpair changed' = ANY (pg_temp.d()), 'what a view references, renamed');
+SELECT is(pg_temp.verified(), pg_temp.d(), 'what a view references, renamed, verified');
+SELECT pg_temp.resnap() \g /dev/null
 
 -- changes that move a table from one way of reading to the other
 ALTER TABLE rel.plain SET (fillfactor = 80);
