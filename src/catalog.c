@@ -867,6 +867,20 @@ OidMapNext(const OidMap *m, uint32 *pos)
 	return NULL;
 }
 
+/* The OIDs in an OidMap with Oid entries, as an oid[] (in CurrentMemoryContext). */
+static Datum
+OidMapArray(OidMap *m)
+{
+	uint32		pos = 0;
+	Oid		   *oid;
+	Datum	   *elems = palloc(sizeof(Datum) * (m->count + 1));
+	int			n = 0;
+
+	while ((oid = OidMapNext(m, &pos)) != NULL)
+		elems[n++] = ObjectIdGetDatum(*oid);
+	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+}
+
 /* Most columns a catalog query returns. */
 #define MAX_QUERY_COLUMNS 40
 
@@ -914,6 +928,7 @@ typedef struct Capture
 	pg_cryptohash_ctx *sigsha;
 	OidMap	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
 	HTAB	   *domains;		/* TrackedRelation by pg_type OID, in sigcxt */
+	Datum		composites;		/* oid[] of every pg_class row of relkind 'c', in sigcxt */
 	const DepList *rowdeps;		/* the current row's dependencies (scanned rows) */
 	/* ordering the capture by its reference instead of sorting it (CaptureFinish) */
 	bool		by_ref;			/* every object was looked up in ref, no two found the same */
@@ -2525,10 +2540,13 @@ static const char *const q_types =
 DESCRIPTION("d", "pg_catalog.pg_type", "t.oid", "0")
 " WHERE t.typnamespace = ANY ($1)"
 "   AND (t.typtype IN ('e', 'd', 'r')"
-/* a hashed subplan: every table's row type is a 'c' type, so probing pg_class once per type costs more */
-"        OR (t.typtype = 'c' AND t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c"
-"             WHERE c.relkind = 'c'"
-"               AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid") ")))"
+/*
+ * Every table's row type is a 'c' type: the pg_class rows of relkind 'c'
+ * (LoadTrackedRelations reads them all) come as a list, hashed, instead of
+ * from a scan of pg_class in the query.
+ */
+"        OR (t.typtype = 'c' AND t.typrelid = ANY ($3)"	/* every composite type's pg_class row */
+"            AND" NOT_MEMBER("pg_catalog.pg_class", "t.typrelid") "))"
 "   AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid");
 
 /* Extensions (all of them for the default set; else those in the listed schemas). */
@@ -3537,6 +3555,7 @@ LoadTrackedRelations(Capture *cap)
 	Snapshot	snapshot = GetActiveSnapshot();
 	OidMap	   *class_members = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
 	OidMap	   *type_members = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
+	OidMap	   *composites = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
@@ -3598,6 +3617,8 @@ LoadTrackedRelations(Capture *cap)
 		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
 		TrackedRelation *tr;
 
+		if (cls->relkind == RELKIND_COMPOSITE_TYPE)
+			(void) OidMapEnter(composites, cls->oid, NULL);	/* tracked or not (q_types) */
 		if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE &&
 			cls->relkind != RELKIND_FOREIGN_TABLE && cls->relkind != RELKIND_VIEW &&
 			cls->relkind != RELKIND_MATVIEW && cls->relkind != RELKIND_COMPOSITE_TYPE)
@@ -3623,6 +3644,7 @@ LoadTrackedRelations(Capture *cap)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	cap->composites = OidMapArray(composites);
 	MemoryContextSwitchTo(old);
 
 	if (SPI_execute_with_args(q_tracked_domains, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -4166,29 +4188,42 @@ typedef struct CollationEntry
 } CollationEntry;
 
 
-/* Reads the defaults or comments of the tracked relations' columns (text), keyed by (relation, column). */
-static HTAB *
+/* The defaults or comments of one relation's columns, by column number (ScanColumnExtras). */
+typedef struct RelExtras
+{
+	Oid			relid;			/* key */
+	int			max;			/* values has max + 1 entries */
+	Datum	   *values;			/* text (pg_node_tree), in querycxt; 0: none */
+} RelExtras;
+
+/*
+ * Reads the defaults or comments of the tracked relations' columns (text),
+ * by relation (columns come relation by relation) and column number: one
+ * map lookup per relation instead of one hash lookup per column.
+ */
+static OidMap *
 ScanColumnExtras(Capture *cap, Oid catalog, Snapshot snapshot)
 {
-	HTAB	   *map = QueryHash(cap, catalog == AttrDefaultRelationId ? "migrate_ops column defaults" :
-								"migrate_ops column comments", offsetof(ColumnExtra, value), sizeof(ColumnExtra));
+	OidMap	   *map = OidMapCreate(cap->querycxt, sizeof(RelExtras), 1024);
 	Relation	rel = table_open(catalog, AccessShareLock);
 	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
 	HeapTuple	tup;
 
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
-		ColumnExtra key = {0};
-		ColumnExtra *entry;
+		Oid			relid;
+		int			attnum;
+		RelExtras  *entry;
 		Datum		value;
 		bool		isnull;
+		bool		found;
 
 		if (catalog == AttrDefaultRelationId)
 		{
 			Form_pg_attrdef ad = (Form_pg_attrdef) GETSTRUCT(tup);
 
-			key.relid = ad->adrelid;
-			key.attnum = ad->adnum;
+			relid = ad->adrelid;
+			attnum = ad->adnum;
 			value = heap_getattr(tup, Anum_pg_attrdef_adbin, RelationGetDescr(rel), &isnull);
 		}
 		else
@@ -4197,18 +4232,35 @@ ScanColumnExtras(Capture *cap, Oid catalog, Snapshot snapshot)
 
 			if (d->classoid != RelationRelationId || d->objsubid <= 0)
 				continue;
-			key.relid = d->objoid;
-			key.attnum = d->objsubid;
+			relid = d->objoid;
+			attnum = d->objsubid;
 			value = heap_getattr(tup, Anum_pg_description_description, RelationGetDescr(rel), &isnull);
 		}
-		if (isnull || FindRelation(cap, key.relid) == NULL)
+		if (isnull || attnum <= 0 || FindRelation(cap, relid) == NULL)
 			continue;
-		entry = hash_search(map, &key, HASH_ENTER, NULL);
-		entry->value = PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+		entry = OidMapEnter(map, relid, &found);
+		if (attnum > entry->max)
+		{
+			int			max = Max(attnum, Max(entry->max * 2, 16));
+
+			entry->values = entry->values ?
+				repalloc(entry->values, sizeof(Datum) * (max + 1)) : palloc(sizeof(Datum) * (max + 1));
+			memset(entry->values + (found ? entry->max + 1 : 0), 0,
+				   sizeof(Datum) * (max - (found ? entry->max : -1)));
+			entry->max = max;
+		}
+		entry->values[attnum] = PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return map;
+}
+
+/* The value ScanColumnExtras() read for column attnum of re (NULL: none), or 0. */
+static inline Datum
+ColumnExtraValue(const RelExtras *re, int attnum)
+{
+	return (re && attnum <= re->max) ? re->values[attnum] : (Datum) 0;
 }
 
 /*
@@ -4217,7 +4269,7 @@ ScanColumnExtras(Capture *cap, Oid catalog, Snapshot snapshot)
  * quote_ident(collname)), NULL when there is no such collation.
  */
 static bool
-ColumnCollation(Capture *cap, HTAB *typcache, HTAB *collcache, Oid typid, Oid collid, Datum *out)
+ColumnCollation(Capture *cap, OidMap *typcache, HTAB *collcache, Oid typid, Oid collid, Datum *out)
 {
 	CollationEntry *t;
 	CollationEntry *c;
@@ -4225,7 +4277,7 @@ ColumnCollation(Capture *cap, HTAB *typcache, HTAB *collcache, Oid typid, Oid co
 
 	if (!OidIsValid(collid))
 		return false;			/* a type without collation (or the same lookup finds none) */
-	t = hash_search(typcache, &typid, HASH_ENTER, &found);
+	t = OidMapEnter(typcache, typid, &found);
 	if (!found)
 	{
 		t->typcollation = get_typcollation(typid);
@@ -4271,11 +4323,12 @@ ScanColumns(Capture *cap)
 	double		cpu = CpuSeconds();
 	Snapshot	snapshot = GetActiveSnapshot();
 	MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
-	HTAB	   *typcolls = QueryHash(cap, "migrate_ops type collations", sizeof(Oid), sizeof(CollationEntry));
+	OidMap	   *typcolls = OidMapCreate(cap->querycxt, sizeof(CollationEntry), 64);
 	HTAB	   *collations = QueryHash(cap, "migrate_ops collations", sizeof(Oid), sizeof(CollationEntry));
-	HTAB	   *defaults;
-	HTAB	   *comments;
-	long		ncomments;
+	OidMap	   *defaults;
+	OidMap	   *comments;
+	RelExtras  *last_defaults = NULL;
+	RelExtras  *last_comments = NULL;
 	TupleDesc	rowdesc = CreateTemplateTupleDesc(COLUMN_ROW_NATTS);
 	Relation	rel;
 	SysScanDesc scan;
@@ -4289,7 +4342,6 @@ ScanColumns(Capture *cap)
 		TupleDescInitEntry(rowdesc, i + 1, NULL, column_row_types[i], -1, 0);
 	defaults = ScanColumnExtras(cap, AttrDefaultRelationId, snapshot);
 	comments = ScanColumnExtras(cap, DescriptionRelationId, snapshot);
-	ncomments = hash_get_num_entries(comments);
 	MemoryContextSwitchTo(old);
 
 	rel = table_open(AttributeRelationId, AccessShareLock);
@@ -4298,8 +4350,7 @@ ScanColumns(Capture *cap)
 	{
 		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
 		TrackedRelation *cr;
-		ColumnExtra key = {0};
-		ColumnExtra *extra;
+		Datum		extra;
 		MemoryContext rowold;
 
 		if (att->attnum <= 0 || att->attisdropped)
@@ -4308,6 +4359,8 @@ ScanColumns(Capture *cap)
 		{
 			last_relid = att->attrelid;
 			last_cr = FindRelation(cap, att->attrelid);
+			last_defaults = last_cr ? OidMapFind(defaults, att->attrelid) : NULL;
+			last_comments = last_cr ? OidMapFind(comments, att->attrelid) : NULL;
 		}
 		cr = last_cr;
 		if (cr == NULL)
@@ -4323,18 +4376,16 @@ ScanColumns(Capture *cap)
 		cap->values[3] = NameGetDatum(&att->attname);
 		cap->values[4] = ObjectIdGetDatum(att->atttypid);
 		cap->values[5] = BoolGetDatum(att->attnotnull);
-		key.relid = att->attrelid;
-		key.attnum = att->attnum;
-		extra = att->atthasdef ? hash_search(defaults, &key, HASH_FIND, NULL) : NULL;
-		cap->isnull[6] = (extra == NULL);
-		cap->values[6] = extra ? extra->value : (Datum) 0;
+		extra = att->atthasdef ? ColumnExtraValue(last_defaults, att->attnum) : (Datum) 0;
+		cap->isnull[6] = (extra == (Datum) 0);
+		cap->values[6] = extra;
 		cap->values[7] = CharGetDatum(att->attidentity);
 		cap->values[8] = CharGetDatum(att->attgenerated);
 		cap->isnull[9] = !ColumnCollation(cap, typcolls, collations, att->atttypid, att->attcollation, &cap->values[9]);
 		cap->values[10] = heap_getattr(tup, Anum_pg_attribute_attacl, RelationGetDescr(rel), &cap->isnull[10]);
-		extra = ncomments > 0 ? hash_search(comments, &key, HASH_FIND, NULL) : NULL;
-		cap->isnull[11] = (extra == NULL);
-		cap->values[11] = extra ? extra->value : (Datum) 0;
+		extra = ColumnExtraValue(last_comments, att->attnum);
+		cap->isnull[11] = (extra == (Datum) 0);
+		cap->values[11] = extra;
 		cap->values[12] = BoolGetDatum(att->attinhcount > 0);
 		cap->values[13] = ObjectIdGetDatum(att->attrelid);
 		cap->values[14] = Int32GetDatum(att->atttypmod);
@@ -4398,20 +4449,6 @@ RelationRowType(int col)
 		default:
 			return TEXTOID;
 	}
-}
-
-/* The OIDs in an OidMap with Oid entries, as an oid[] (in CurrentMemoryContext). */
-static Datum
-OidMapArray(OidMap *m)
-{
-	uint32		pos = 0;
-	Oid		   *oid;
-	Datum	   *elems = palloc(sizeof(Datum) * (m->count + 1));
-	int			n = 0;
-
-	while ((oid = OidMapNext(m, &pos)) != NULL)
-		elems[n++] = ObjectIdGetDatum(*oid);
-	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 }
 
 /* An ASCII letter or digit (charout prints it as it is, record_out does not quote it). */
@@ -5139,7 +5176,7 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	RunQuery(&cap, "triggers", q_triggers, HandleTrigger);
 	RunQuery(&cap, "policies", q_policies, HandlePolicy);
 	RunQuery(&cap, "routines", q_routines, HandleRoutine);
-	RunQuery(&cap, "types", q_types, HandleType);
+	RunQueryExt(&cap, "types", q_types, HandleType, cap.composites);
 	RunQuery(&cap, "extensions", q_extensions, HandleExtension);
 	RunQuery(&cap, "event triggers", q_event_triggers, HandleEventTrigger);
 	PopActiveSnapshot();
