@@ -2034,7 +2034,7 @@ SigDepList(Capture *cap, Sig *sig, const DepList *deps, Oid own)
 			}
 			hex_encode((const char *) digest, sizeof(digest), hex);
 			hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
-			texts[ntexts++] = psprintf("rel %s", hex);
+			texts[ntexts++] = Concat("rel ", hex, NULL);	/* "rel %s" */
 		}
 		else
 		{
@@ -2064,7 +2064,12 @@ SigDepList(Capture *cap, Sig *sig, const DepList *deps, Oid own)
 			}
 			if (classid == TypeRelationId)
 				sig->has_type = true;
-			texts[ntexts++] = psprintf("%u %s", classid, entry->text);
+			{
+				char		digits[11];
+
+				digits[pg_ultoa_n(classid, digits)] = '\0';
+				texts[ntexts++] = Concat(digits, " ", entry->text, NULL);	/* "%u %s" */
+			}
 		}
 	}
 	if (ntexts > 1)
@@ -3835,6 +3840,8 @@ ScanConstraintsAndIndexes(Capture *cap)
 	bool		inulls[Natts_pg_index];
 	Datum		cvalues[Natts_pg_constraint];
 	bool		cnulls[Natts_pg_constraint];
+	Oid			last_am = InvalidOid;
+	char	   *last_amname = NULL;
 
 	for (int i = 0; i < CONSTRAINT_ROW_NATTS; i++)
 		TupleDescInitEntry(crow, i + 1, NULL, constraint_row_types[i], -1, 0);
@@ -3910,7 +3917,12 @@ ScanConstraintsAndIndexes(Capture *cap)
 		if (OidIsValid(cls->reltablespace))
 			spcname = get_tablespace_name(cls->reltablespace);
 		namestrcpy(&ie->spcname, spcname ? spcname : "");
-		amname = get_am_name(cls->relam);
+		if (cls->relam != last_am)	/* indexes share a handful of access methods */
+		{
+			last_am = cls->relam;
+			last_amname = get_am_name(cls->relam);
+		}
+		amname = last_amname;
 		options = heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
 		resetStringInfo(&buf);
 		appendStringInfo(&buf, "%s %s %s", ie->row, amname ? amname : "?",
