@@ -927,6 +927,7 @@ typedef struct Capture
 	char	   *opclass_digest; /* every operator class outside pg_catalog */
 	pg_cryptohash_ctx *sigsha;
 	OidMap	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
+	OidMap	   *sequences;		/* the sequences in the tracked schemas, not extension members */
 	HTAB	   *domains;		/* TrackedRelation by pg_type OID, in sigcxt */
 	Datum		composites;		/* oid[] of every pg_class row of relkind 'c', in sigcxt */
 	const DepList *rowdeps;		/* the current row's dependencies (scanned rows) */
@@ -3575,6 +3576,7 @@ LoadTrackedRelations(Capture *cap)
 	ctl.entrysize = sizeof(TrackedRelation);
 	ctl.hcxt = cap->sigcxt;
 	cap->relations = OidMapCreate(cap->sigcxt, sizeof(TrackedRelation), 1024);
+	cap->sequences = OidMapCreate(cap->sigcxt, sizeof(Oid), 64);
 	cap->domains = hash_create("migrate_ops tracked domains", 64, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
@@ -3626,7 +3628,8 @@ LoadTrackedRelations(Capture *cap)
 			(void) OidMapEnter(composites, cls->oid, NULL);	/* tracked or not (q_types) */
 		if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE &&
 			cls->relkind != RELKIND_FOREIGN_TABLE && cls->relkind != RELKIND_VIEW &&
-			cls->relkind != RELKIND_MATVIEW && cls->relkind != RELKIND_COMPOSITE_TYPE)
+			cls->relkind != RELKIND_MATVIEW && cls->relkind != RELKIND_COMPOSITE_TYPE &&
+			cls->relkind != RELKIND_SEQUENCE)
 			continue;
 		if (cls->relnamespace != last_nsp)
 		{
@@ -3641,6 +3644,12 @@ LoadTrackedRelations(Capture *cap)
 		if (OidMapFind(class_members, cls->oid) != NULL ||
 			(cls->relkind == RELKIND_COMPOSITE_TYPE && OidMapFind(type_members, cls->reltype) != NULL))
 			continue;
+		if (cls->relkind == RELKIND_SEQUENCE)
+		{
+			/* not a tracked relation (no columns...): only for ScanPlainTables */
+			(void) OidMapEnter(cap->sequences, cls->oid, NULL);
+			continue;
+		}
 		tr = OidMapEnter(cap->relations, cls->oid, NULL);
 		tr->relkind = cls->relkind;
 		tr->nspname = nspnames[last_n];
@@ -4429,10 +4438,12 @@ ScanColumns(Capture *cap)
  * row and no replica identity index.  q_relations would give such a table
  * NULL in every column but these, all read from its pg_class row (and its
  * comment): ScanPlainTables() hands the same row to HandleRelation()
- * without the query's joins.  Every other row of pg_class of a kind the
- * query reads (tracked or not: the query's own conditions still choose) is
- * handed to the query, which reads only the relations it is given ($3), so
- * each relation is read exactly once, the same way as before.
+ * without the query's joins.  Every other tracked relation of a kind the
+ * query reads (sequences included) is handed to the query, which reads only
+ * the relations it is given ($3), so each relation is read exactly once,
+ * the same way as before.  The untracked ones the query would not read:
+ * its schema and extension conditions are LoadTrackedRelations' (checked
+ * with verify_signatures).
  */
 #define RELATION_ROW_NATTS 36
 
@@ -4523,11 +4534,12 @@ PlainRow(Capture *c, TupleDesc rowdesc, Oid oid, char relkind, TrackedRelation *
 /*
  * Reads the plain tables and views (see above) from the catalog and hands
  * them to HandleRelation(), into cap and, when verify is not NULL, into
- * verify as well; every other relation of a kind q_relations reads goes
- * into *others, the plain ones into *plain.  Maps in CurrentMemoryContext.
+ * verify as well; every other tracked relation of a kind q_relations reads
+ * goes into *others, the plain ones into *plain, the untracked ones into
+ * *untracked.  Maps in CurrentMemoryContext.
  */
 static void
-ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
+ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain, OidMap *untracked)
 {
 	Snapshot	snapshot = GetActiveSnapshot();
 	OidMap	   *complex = OidMapCreate(CurrentMemoryContext, sizeof(Oid), 64);
@@ -4612,10 +4624,20 @@ ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain)
 			cls->relkind != RELKIND_VIEW && cls->relkind != RELKIND_MATVIEW &&
 			cls->relkind != RELKIND_SEQUENCE && cls->relkind != RELKIND_FOREIGN_TABLE)
 			continue;			/* kinds q_relations never reads */
-		tr = (cls->relkind == RELKIND_RELATION || cls->relkind == RELKIND_VIEW) ?
-			FindRelation(cap, cls->oid) : NULL;
+		tr = cls->relkind == RELKIND_SEQUENCE ? NULL : FindRelation(cap, cls->oid);
+		if (cls->relkind == RELKIND_SEQUENCE ? OidMapFind(cap->sequences, cls->oid) == NULL : tr == NULL)
+		{
+			/*
+			 * Not tracked: the query's conditions (schema, extension
+			 * membership) are LoadTrackedRelations', so it would not read
+			 * it; with verify_signatures it is given them to check that.
+			 */
+			(void) OidMapEnter(untracked, cls->oid, NULL);
+			continue;
+		}
 		(void) heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
 		if (tr == NULL || tr->relkind != cls->relkind || !isnull ||
+			(cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_VIEW) ||
 			cls->relispartition || OidIsValid(cls->reloftype) || OidIsValid(cls->reltablespace) ||
 			OidMapFind(complex, cls->oid) != NULL ||
 			(cls->relkind == RELKIND_RELATION &&
@@ -4795,6 +4817,7 @@ CaptureRelations(Capture *cap)
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	OidMap	   *others = OidMapCreate(cxt, sizeof(Oid), 64);
 	OidMap	   *plain = OidMapCreate(cxt, sizeof(Oid), 1024);
+	OidMap	   *untracked = OidMapCreate(cxt, sizeof(Oid), 256);
 	Capture		scanned;
 	Capture		queried;
 	Datum		others_array;
@@ -4815,7 +4838,7 @@ CaptureRelations(Capture *cap)
 		queried.state = MoCatalogStateCreate();
 	}
 	MemoryContextSwitchTo(old);
-	ScanPlainTables(cap, mo_verify_signatures ? &scanned : NULL, others, plain);
+	ScanPlainTables(cap, mo_verify_signatures ? &scanned : NULL, others, plain, untracked);
 	MemoryContextSwitchTo(cxt);
 	others_array = OidMapArray(others);
 	plain_array = OidMapArray(plain);
@@ -4830,6 +4853,11 @@ CaptureRelations(Capture *cap)
 	{
 		/* an empty list reads nothing: the query is run anyway, so that it is checked */
 		RunQueryExt(&queried, "plain tables again", q_relations, HandleRelation, plain_array);
+		/* and the untracked relations give nothing */
+		MemoryContextSwitchTo(cxt);
+		plain_array = OidMapArray(untracked);
+		MemoryContextSwitchTo(old);
+		RunQueryExt(&queried, "untracked relations", q_relations, HandleRelation, plain_array);
 		VerifyPlainTables(scanned.state, queried.state);
 		MoCatalogFree(scanned.state);
 		MoCatalogFree(queried.state);

@@ -9,7 +9,7 @@
 -- the plain tables also go through the query and both must give the same
 -- objects (definition, detail, drop SQL, hash), else XX000.
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 CREATE FUNCTION pg_temp.d() RETURNS text[] LANGUAGE sql AS
 $$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change ORDER BY kind, identity COLLATE "C"), '{}')
@@ -61,6 +61,7 @@ CREATE TABLE rel.typed OF rel.pair;
 CREATE TABLE rel.parted (id int) PARTITION BY RANGE (id);
 CREATE TABLE rel.part1 PARTITION OF rel.parted FOR VALUES FROM (0) TO (10);
 CREATE SEQUENCE rel.seq;
+CREATE TABLE rel.ident (id int GENERATED ALWAYS AS IDENTITY);
 CREATE TABLE rel.owned (id int DEFAULT nextval('rel.seq'));
 ALTER SEQUENCE rel.seq OWNED BY rel.owned.id;
 CREATE VIEW rel.v AS SELECT id FROM rel.plain;
@@ -77,9 +78,14 @@ SELECT is(pg_temp.verified(), '{}'::text[], 'no drift, verified');
 SELECT is((SELECT count(*)::int FROM migrate_ops.snapshot_objects
             WHERE valid_to IS NULL AND identity LIKE 'rel.%'
               AND kind IN ('table', 'view', 'materialized view', 'sequence')),
-          (SELECT count(*)::int FROM pg_class WHERE relnamespace = 'rel'::regnamespace
-              AND relkind IN ('r', 'p', 'v', 'm', 'S')),
+          (SELECT count(*)::int FROM pg_class c WHERE relnamespace = 'rel'::regnamespace
+              AND relkind IN ('r', 'p', 'v', 'm', 'S')
+              AND NOT (relkind = 'S' AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                                   AND d.objid = c.oid AND d.deptype = 'i'))),
           'every relation once');
+SELECT is((SELECT array_agg(identity ORDER BY identity) FROM migrate_ops.snapshot_objects
+            WHERE kind = 'sequence' AND identity LIKE 'rel.%' AND valid_to IS NULL),
+          '{rel.seq}', 'a sequence, not an identity column''s');
 SELECT is((SELECT count(*)::int FROM (SELECT kind, identity FROM migrate_ops.snapshot_objects
                                         WHERE valid_to IS NULL GROUP BY kind, identity HAVING count(*) > 1) s),
           0, 'no object twice');
