@@ -28,14 +28,18 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_description.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
@@ -863,6 +867,20 @@ OidMapNext(const OidMap *m, uint32 *pos)
 	return NULL;
 }
 
+/* The OIDs in an OidMap with Oid entries, as an oid[] (in CurrentMemoryContext). */
+static Datum
+OidMapArray(OidMap *m)
+{
+	uint32		pos = 0;
+	Oid		   *oid;
+	Datum	   *elems = palloc(sizeof(Datum) * (m->count + 1));
+	int			n = 0;
+
+	while ((oid = OidMapNext(m, &pos)) != NULL)
+		elems[n++] = ObjectIdGetDatum(*oid);
+	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+}
+
 /* Most columns a catalog query returns. */
 #define MAX_QUERY_COLUMNS 40
 
@@ -909,7 +927,9 @@ typedef struct Capture
 	char	   *opclass_digest; /* every operator class outside pg_catalog */
 	pg_cryptohash_ctx *sigsha;
 	OidMap	   *relations;		/* TrackedRelation by pg_class OID, in sigcxt */
+	OidMap	   *sequences;		/* the sequences in the tracked schemas, not extension members */
 	HTAB	   *domains;		/* TrackedRelation by pg_type OID, in sigcxt */
+	Datum		composites;		/* oid[] of every pg_class row of relkind 'c', in sigcxt */
 	const DepList *rowdeps;		/* the current row's dependencies (scanned rows) */
 	/* ordering the capture by its reference instead of sorting it (CaptureFinish) */
 	bool		by_ref;			/* every object was looked up in ref, no two found the same */
@@ -2015,7 +2035,7 @@ SigDepList(Capture *cap, Sig *sig, const DepList *deps, Oid own)
 			}
 			hex_encode((const char *) digest, sizeof(digest), hex);
 			hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
-			texts[ntexts++] = psprintf("rel %s", hex);
+			texts[ntexts++] = Concat("rel ", hex, NULL);	/* "rel %s" */
 		}
 		else
 		{
@@ -2045,7 +2065,12 @@ SigDepList(Capture *cap, Sig *sig, const DepList *deps, Oid own)
 			}
 			if (classid == TypeRelationId)
 				sig->has_type = true;
-			texts[ntexts++] = psprintf("%u %s", classid, entry->text);
+			{
+				char		digits[11];
+
+				digits[pg_ultoa_n(classid, digits)] = '\0';
+				texts[ntexts++] = Concat(digits, " ", entry->text, NULL);	/* "%u %s" */
+			}
 		}
 	}
 	if (ntexts > 1)
@@ -2337,7 +2362,11 @@ static const char *const q_relations =
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 "  LEFT JOIN pg_catalog.pg_rewrite rw ON c.relkind IN ('v', 'm') AND rw.ev_class = c.oid"
 "   AND rw.rulename = '_RETURN'"
-DEPENDENCIES("dep", "pg_catalog.pg_rewrite", "rw.oid", "pg_catalog.pg_rewrite", "dx.ev_class", "dx.rulename = '_RETURN'")
+"  LEFT JOIN LATERAL (SELECT pg_catalog.array_agg(dd.refclassid) AS rc,"	/* per rule: see q_relations' $3 */
+"       pg_catalog.array_agg(dd.refobjid) AS ro, pg_catalog.array_agg(dd.refobjsubid) AS rs"
+"  FROM pg_catalog.pg_depend dd"
+" WHERE dd.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND dd.objid = rw.oid"
+"   AND NOT (dd.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dd.refobjid = rw.ev_class)) dep ON true"
 "  LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam"
 "  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace"
 "  LEFT JOIN inh ON inh.inhrelid = c.oid"
@@ -2347,6 +2376,7 @@ DEPENDENCIES("dep", "pg_catalog.pg_rewrite", "rw.oid", "pg_catalog.pg_rewrite", 
 DESCRIPTION("d", "pg_catalog.pg_class", "c.oid", "0")
 " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
 "   AND c.relnamespace = ANY ($1) AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid")
+"   AND c.oid = ANY ($3)"	/* all but the plain tables: ScanPlainTables() */
 "   AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
 "        WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = c.oid"
 "          AND e.deptype = 'i'))";
@@ -2516,10 +2546,13 @@ static const char *const q_types =
 DESCRIPTION("d", "pg_catalog.pg_type", "t.oid", "0")
 " WHERE t.typnamespace = ANY ($1)"
 "   AND (t.typtype IN ('e', 'd', 'r')"
-/* a hashed subplan: every table's row type is a 'c' type, so probing pg_class once per type costs more */
-"        OR (t.typtype = 'c' AND t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c"
-"             WHERE c.relkind = 'c'"
-"               AND" NOT_MEMBER("pg_catalog.pg_class", "c.oid") ")))"
+/*
+ * Every table's row type is a 'c' type: the pg_class rows of relkind 'c'
+ * (LoadTrackedRelations reads them all) come as a list, hashed, instead of
+ * from a scan of pg_class in the query.
+ */
+"        OR (t.typtype = 'c' AND t.typrelid = ANY ($3)"	/* every composite type's pg_class row */
+"            AND" NOT_MEMBER("pg_catalog.pg_class", "t.typrelid") "))"
 "   AND" NOT_MEMBER("pg_catalog.pg_type", "t.oid");
 
 /* Extensions (all of them for the default set; else those in the listed schemas). */
@@ -2749,7 +2782,10 @@ HandleRelation(Capture *cap)
 			SigText(&sig, "def", def.data);
 			SigText(&sig, "rule", Str(cap, 32));
 			SigOwn(cap, &sig, OidCol(cap, 1));
-			SigDeps(cap, &sig, 34, OidCol(cap, 1));
+			if (cap->rowdeps)	/* a plain view (ScanPlainTables) */
+				SigDepList(cap, &sig, cap->rowdeps, OidCol(cap, 1));
+			else
+				SigDeps(cap, &sig, 34, OidCol(cap, 1));
 			SigNode(cap, &sig, "action", Str(cap, 17));
 			SigNode(cap, &sig, "qual", Str(cap, 33));
 			has = SigFinish(cap, &sig, sigv);
@@ -3421,12 +3457,18 @@ CpuSeconds(void)
 /* Rows fetched from a cursor per round trip. */
 #define FETCH_BATCH 1000
 
-/* Runs one catalog query through a cursor, handing each row to handler in the row context. */
+/*
+ * Runs one catalog query through a cursor, handing each row to handler in
+ * the row context.  Its parameters: $1 the tracked schemas, $2 whether they
+ * are the default set, $3 (relations only) the relations it may read (see
+ * CaptureRelations).
+ */
 static void
-RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Capture *))
+RunQueryExt(Capture *cap, const char *what, const char *sql, void (*handler) (Capture *),
+			Datum oids)
 {
-	Oid			types[2] = {OIDARRAYOID, BOOLOID};
-	Datum		values[2] = {cap->namespaces, BoolGetDatum(cap->all)};
+	Oid			types[3] = {OIDARRAYOID, BOOLOID, OIDARRAYOID};
+	Datum		values[3] = {cap->namespaces, BoolGetDatum(cap->all), oids};
 	Portal		portal;
 	TimestampTz start = GetCurrentTimestamp();
 	double		cpu = CpuSeconds();
@@ -3434,7 +3476,7 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 	int			objects = cap->state->count;
 
 	/* read-only: the capture's snapshot, which the deparsers see too */
-	portal = SPI_cursor_open_with_args(NULL, sql, 2, types, values, NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL, sql, oids ? 3 : 2, types, values, NULL, true, 0);
 	for (;;)
 	{
 		SPITupleTable *batch;
@@ -3468,6 +3510,13 @@ RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Captu
 		 (unsigned long long) rows, cap->state->count - objects,
 		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
 		 (CpuSeconds() - cpu) * 1000);
+}
+
+/* RunQueryExt() of a query with the two usual parameters. */
+static void
+RunQuery(Capture *cap, const char *what, const char *sql, void (*handler) (Capture *))
+{
+	RunQueryExt(cap, what, sql, handler, (Datum) 0);
 }
 
 /* Creates a hash table in the query context. */
@@ -3512,6 +3561,7 @@ LoadTrackedRelations(Capture *cap)
 	Snapshot	snapshot = GetActiveSnapshot();
 	OidMap	   *class_members = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
 	OidMap	   *type_members = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
+	OidMap	   *composites = OidMapCreate(cap->querycxt, sizeof(Oid), 64);
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
@@ -3526,6 +3576,7 @@ LoadTrackedRelations(Capture *cap)
 	ctl.entrysize = sizeof(TrackedRelation);
 	ctl.hcxt = cap->sigcxt;
 	cap->relations = OidMapCreate(cap->sigcxt, sizeof(TrackedRelation), 1024);
+	cap->sequences = OidMapCreate(cap->sigcxt, sizeof(Oid), 64);
 	cap->domains = hash_create("migrate_ops tracked domains", 64, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
@@ -3573,9 +3624,12 @@ LoadTrackedRelations(Capture *cap)
 		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
 		TrackedRelation *tr;
 
+		if (cls->relkind == RELKIND_COMPOSITE_TYPE)
+			(void) OidMapEnter(composites, cls->oid, NULL);	/* tracked or not (q_types) */
 		if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE &&
 			cls->relkind != RELKIND_FOREIGN_TABLE && cls->relkind != RELKIND_VIEW &&
-			cls->relkind != RELKIND_MATVIEW && cls->relkind != RELKIND_COMPOSITE_TYPE)
+			cls->relkind != RELKIND_MATVIEW && cls->relkind != RELKIND_COMPOSITE_TYPE &&
+			cls->relkind != RELKIND_SEQUENCE)
 			continue;
 		if (cls->relnamespace != last_nsp)
 		{
@@ -3590,6 +3644,12 @@ LoadTrackedRelations(Capture *cap)
 		if (OidMapFind(class_members, cls->oid) != NULL ||
 			(cls->relkind == RELKIND_COMPOSITE_TYPE && OidMapFind(type_members, cls->reltype) != NULL))
 			continue;
+		if (cls->relkind == RELKIND_SEQUENCE)
+		{
+			/* not a tracked relation (no columns...): only for ScanPlainTables */
+			(void) OidMapEnter(cap->sequences, cls->oid, NULL);
+			continue;
+		}
 		tr = OidMapEnter(cap->relations, cls->oid, NULL);
 		tr->relkind = cls->relkind;
 		tr->nspname = nspnames[last_n];
@@ -3598,6 +3658,7 @@ LoadTrackedRelations(Capture *cap)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	cap->composites = OidMapArray(composites);
 	MemoryContextSwitchTo(old);
 
 	if (SPI_execute_with_args(q_tracked_domains, 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -3656,6 +3717,24 @@ DepListAdd(DepList *deps, Oid classid, Oid objid, int32 subid)
 	deps->n++;
 }
 
+/* Appends an integer in decimal, as appendStringInfo's %d would (without its format parsing). */
+static inline void
+AppendInt(StringInfo buf, int32 value)
+{
+	char		digits[12];
+
+	appendBinaryStringInfo(buf, digits, pg_ltoa(value, digits));
+}
+
+/* Appends an OID in decimal, as %u would. */
+static inline void
+AppendOid(StringInfo buf, Oid value)
+{
+	char		digits[11];
+
+	appendBinaryStringInfo(buf, digits, pg_ultoa_n(value, digits));
+}
+
 /* Appends the elements of a one-dimensional int2 or oid array (or vector), or "~" for NULL. */
 static void
 AppendIntArray(StringInfo buf, Datum value, bool isnull)
@@ -3680,22 +3759,21 @@ AppendIntArray(StringInfo buf, Datum value, bool isnull)
 	appendStringInfoChar(buf, '[');
 	for (int i = 0; i < n; i++)
 	{
+		if (i)
+			appendStringInfoChar(buf, ',');
 		if (ARR_ELEMTYPE(arr) == INT2OID)
-			appendStringInfo(buf, "%s%d", i ? "," : "", ((int16 *) ARR_DATA_PTR(arr))[i]);
+			AppendInt(buf, ((int16 *) ARR_DATA_PTR(arr))[i]);
 		else
-			appendStringInfo(buf, "%s%u", i ? "," : "", ((Oid *) ARR_DATA_PTR(arr))[i]);
+			AppendOid(buf, ((Oid *) ARR_DATA_PTR(arr))[i]);
 	}
 	appendStringInfoChar(buf, ']');
 }
 
-/* Appends a column of a catalog tuple that is an int2 or oid array (or vector). */
+/* Appends a column of a deformed catalog tuple that is an int2 or oid array (or vector). */
 static void
-AppendIntColumn(StringInfo buf, HeapTuple tup, int attnum, TupleDesc desc)
+AppendIntColumn(StringInfo buf, const Datum *values, const bool *nulls, int attnum)
 {
-	bool		isnull;
-	Datum		value = heap_getattr(tup, attnum, desc, &isnull);
-
-	AppendIntArray(buf, value, isnull);
+	AppendIntArray(buf, values[attnum - 1], nulls[attnum - 1]);
 }
 
 /* A column of a catalog tuple as a copied text datum (pg_node_tree, text), or 0 for NULL. */
@@ -3767,6 +3845,12 @@ ScanConstraintsAndIndexes(Capture *cap)
 				nindexes = 0;
 	int			objects = cap->state->count;
 	StringInfoData buf;
+	Datum		ivalues[Natts_pg_index];
+	bool		inulls[Natts_pg_index];
+	Datum		cvalues[Natts_pg_constraint];
+	bool		cnulls[Natts_pg_constraint];
+	Oid			last_am = InvalidOid;
+	char	   *last_amname = NULL;
 
 	for (int i = 0; i < CONSTRAINT_ROW_NATTS; i++)
 		TupleDescInitEntry(crow, i + 1, NULL, constraint_row_types[i], -1, 0);
@@ -3787,21 +3871,35 @@ ScanConstraintsAndIndexes(Capture *cap)
 		ie = OidMapEnter(indexes, ind->indexrelid, NULL);
 		memset(((char *) ie) + sizeof(Oid), 0, sizeof(IndexEntry) - sizeof(Oid));
 		ie->indrelid = ind->indrelid;
+		heap_deform_tuple(tup, desc, ivalues, inulls);	/* once, not once per column */
 		resetStringInfo(&buf);
-		appendStringInfo(&buf, "%d %d %d %d %d %d %d", ind->indnatts, ind->indnkeyatts, ind->indisunique,
+		/* "%d %d %d %d %d %d %d" of these, without the format parsing */
+		AppendInt(&buf, ind->indnatts);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indnkeyatts);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indisunique);
+		appendStringInfoChar(&buf, ' ');
 #if PG_VERSION_NUM >= 150000
-						 ind->indnullsnotdistinct,
+		AppendInt(&buf, ind->indnullsnotdistinct);
 #else
-						 0,
+		AppendInt(&buf, 0);
 #endif
-						 ind->indisprimary, ind->indisexclusion, ind->indimmediate);
-		AppendIntColumn(&buf, tup, Anum_pg_index_indkey, desc);
-		AppendIntColumn(&buf, tup, Anum_pg_index_indcollation, desc);
-		AppendIntColumn(&buf, tup, Anum_pg_index_indclass, desc);
-		AppendIntColumn(&buf, tup, Anum_pg_index_indoption, desc);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indisprimary);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indisexclusion);
+		appendStringInfoChar(&buf, ' ');
+		AppendInt(&buf, ind->indimmediate);
+		AppendIntColumn(&buf, ivalues, inulls, Anum_pg_index_indkey);
+		AppendIntColumn(&buf, ivalues, inulls, Anum_pg_index_indcollation);
+		AppendIntColumn(&buf, ivalues, inulls, Anum_pg_index_indclass);
+		AppendIntColumn(&buf, ivalues, inulls, Anum_pg_index_indoption);
 		ie->row = pstrdup(buf.data);
-		ie->indexprs = CopyTextColumn(tup, Anum_pg_index_indexprs, desc);
-		ie->indpred = CopyTextColumn(tup, Anum_pg_index_indpred, desc);
+		ie->indexprs = inulls[Anum_pg_index_indexprs - 1] ? (Datum) 0 :
+			PointerGetDatum(PG_DETOAST_DATUM_COPY(ivalues[Anum_pg_index_indexprs - 1]));
+		ie->indpred = inulls[Anum_pg_index_indpred - 1] ? (Datum) 0 :
+			PointerGetDatum(PG_DETOAST_DATUM_COPY(ivalues[Anum_pg_index_indpred - 1]));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -3828,7 +3926,12 @@ ScanConstraintsAndIndexes(Capture *cap)
 		if (OidIsValid(cls->reltablespace))
 			spcname = get_tablespace_name(cls->reltablespace);
 		namestrcpy(&ie->spcname, spcname ? spcname : "");
-		amname = get_am_name(cls->relam);
+		if (cls->relam != last_am)	/* indexes share a handful of access methods */
+		{
+			last_am = cls->relam;
+			last_amname = get_am_name(cls->relam);
+		}
+		amname = last_amname;
 		options = heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
 		resetStringInfo(&buf);
 		appendStringInfo(&buf, "%s %s %s", ie->row, amname ? amname : "?",
@@ -3989,21 +4092,40 @@ ScanConstraintsAndIndexes(Capture *cap)
 		cap->values[7] = ObjectIdGetDatum(con->conrelid);
 
 		/* the row of its signature: everything but OIDs, which its dependencies name */
+		heap_deform_tuple(tup, desc, cvalues, cnulls);	/* once, not once per column */
 		initStringInfo(&row);
-		appendStringInfo(&row, "%c %d %d %d %d %d %d %c %c %c", con->contype, con->condeferrable,
-						 con->condeferred, con->convalidated, con->conislocal, con->coninhcount,
-						 con->connoinherit, con->confupdtype, con->confdeltype, con->confmatchtype);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conkey, desc);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_confkey, desc);
+		/* "%c %d %d %d %d %d %d %c %c %c" of these, without the format parsing */
+		appendStringInfoChar(&row, con->contype);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->condeferrable);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->condeferred);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->convalidated);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->conislocal);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->coninhcount);
+		appendStringInfoChar(&row, ' ');
+		AppendInt(&row, con->connoinherit);
+		appendStringInfoChar(&row, ' ');
+		appendStringInfoChar(&row, con->confupdtype);
+		appendStringInfoChar(&row, ' ');
+		appendStringInfoChar(&row, con->confdeltype);
+		appendStringInfoChar(&row, ' ');
+		appendStringInfoChar(&row, con->confmatchtype);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conkey);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_confkey);
 #if PG_VERSION_NUM >= 150000
-		AppendIntColumn(&row, tup, Anum_pg_constraint_confdelsetcols, desc);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_confdelsetcols);
 #endif
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conpfeqop, desc);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conppeqop, desc);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conffeqop, desc);
-		AppendIntColumn(&row, tup, Anum_pg_constraint_conexclop, desc);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conpfeqop);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conppeqop);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conffeqop);
+		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conexclop);
 		cap->values[8] = CStringGetTextDatum(row.data);
-		cap->values[9] = heap_getattr(tup, Anum_pg_constraint_conbin, desc, &cap->isnull[9]);
+		cap->isnull[9] = cnulls[Anum_pg_constraint_conbin - 1];
+		cap->values[9] = cvalues[Anum_pg_constraint_conbin - 1];
 		cap->isnull[10] = true;
 		if ((con->contype == CONSTRAINT_PRIMARY || con->contype == CONSTRAINT_UNIQUE) &&
 			OidIsValid(con->conindid))
@@ -4087,29 +4209,42 @@ typedef struct CollationEntry
 } CollationEntry;
 
 
-/* Reads the defaults or comments of the tracked relations' columns (text), keyed by (relation, column). */
-static HTAB *
+/* The defaults or comments of one relation's columns, by column number (ScanColumnExtras). */
+typedef struct RelExtras
+{
+	Oid			relid;			/* key */
+	int			max;			/* values has max + 1 entries */
+	Datum	   *values;			/* text (pg_node_tree), in querycxt; 0: none */
+} RelExtras;
+
+/*
+ * Reads the defaults or comments of the tracked relations' columns (text),
+ * by relation (columns come relation by relation) and column number: one
+ * map lookup per relation instead of one hash lookup per column.
+ */
+static OidMap *
 ScanColumnExtras(Capture *cap, Oid catalog, Snapshot snapshot)
 {
-	HTAB	   *map = QueryHash(cap, catalog == AttrDefaultRelationId ? "migrate_ops column defaults" :
-								"migrate_ops column comments", offsetof(ColumnExtra, value), sizeof(ColumnExtra));
+	OidMap	   *map = OidMapCreate(cap->querycxt, sizeof(RelExtras), 1024);
 	Relation	rel = table_open(catalog, AccessShareLock);
 	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
 	HeapTuple	tup;
 
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
-		ColumnExtra key = {0};
-		ColumnExtra *entry;
+		Oid			relid;
+		int			attnum;
+		RelExtras  *entry;
 		Datum		value;
 		bool		isnull;
+		bool		found;
 
 		if (catalog == AttrDefaultRelationId)
 		{
 			Form_pg_attrdef ad = (Form_pg_attrdef) GETSTRUCT(tup);
 
-			key.relid = ad->adrelid;
-			key.attnum = ad->adnum;
+			relid = ad->adrelid;
+			attnum = ad->adnum;
 			value = heap_getattr(tup, Anum_pg_attrdef_adbin, RelationGetDescr(rel), &isnull);
 		}
 		else
@@ -4118,18 +4253,35 @@ ScanColumnExtras(Capture *cap, Oid catalog, Snapshot snapshot)
 
 			if (d->classoid != RelationRelationId || d->objsubid <= 0)
 				continue;
-			key.relid = d->objoid;
-			key.attnum = d->objsubid;
+			relid = d->objoid;
+			attnum = d->objsubid;
 			value = heap_getattr(tup, Anum_pg_description_description, RelationGetDescr(rel), &isnull);
 		}
-		if (isnull || FindRelation(cap, key.relid) == NULL)
+		if (isnull || attnum <= 0 || FindRelation(cap, relid) == NULL)
 			continue;
-		entry = hash_search(map, &key, HASH_ENTER, NULL);
-		entry->value = PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+		entry = OidMapEnter(map, relid, &found);
+		if (attnum > entry->max)
+		{
+			int			max = Max(attnum, Max(entry->max * 2, 16));
+
+			entry->values = entry->values ?
+				repalloc(entry->values, sizeof(Datum) * (max + 1)) : palloc(sizeof(Datum) * (max + 1));
+			memset(entry->values + (found ? entry->max + 1 : 0), 0,
+				   sizeof(Datum) * (max - (found ? entry->max : -1)));
+			entry->max = max;
+		}
+		entry->values[attnum] = PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return map;
+}
+
+/* The value ScanColumnExtras() read for column attnum of re (NULL: none), or 0. */
+static inline Datum
+ColumnExtraValue(const RelExtras *re, int attnum)
+{
+	return (re && attnum <= re->max) ? re->values[attnum] : (Datum) 0;
 }
 
 /*
@@ -4138,7 +4290,7 @@ ScanColumnExtras(Capture *cap, Oid catalog, Snapshot snapshot)
  * quote_ident(collname)), NULL when there is no such collation.
  */
 static bool
-ColumnCollation(Capture *cap, HTAB *typcache, HTAB *collcache, Oid typid, Oid collid, Datum *out)
+ColumnCollation(Capture *cap, OidMap *typcache, HTAB *collcache, Oid typid, Oid collid, Datum *out)
 {
 	CollationEntry *t;
 	CollationEntry *c;
@@ -4146,7 +4298,7 @@ ColumnCollation(Capture *cap, HTAB *typcache, HTAB *collcache, Oid typid, Oid co
 
 	if (!OidIsValid(collid))
 		return false;			/* a type without collation (or the same lookup finds none) */
-	t = hash_search(typcache, &typid, HASH_ENTER, &found);
+	t = OidMapEnter(typcache, typid, &found);
 	if (!found)
 	{
 		t->typcollation = get_typcollation(typid);
@@ -4192,11 +4344,12 @@ ScanColumns(Capture *cap)
 	double		cpu = CpuSeconds();
 	Snapshot	snapshot = GetActiveSnapshot();
 	MemoryContext old = MemoryContextSwitchTo(cap->querycxt);
-	HTAB	   *typcolls = QueryHash(cap, "migrate_ops type collations", sizeof(Oid), sizeof(CollationEntry));
+	OidMap	   *typcolls = OidMapCreate(cap->querycxt, sizeof(CollationEntry), 64);
 	HTAB	   *collations = QueryHash(cap, "migrate_ops collations", sizeof(Oid), sizeof(CollationEntry));
-	HTAB	   *defaults;
-	HTAB	   *comments;
-	long		ncomments;
+	OidMap	   *defaults;
+	OidMap	   *comments;
+	RelExtras  *last_defaults = NULL;
+	RelExtras  *last_comments = NULL;
 	TupleDesc	rowdesc = CreateTemplateTupleDesc(COLUMN_ROW_NATTS);
 	Relation	rel;
 	SysScanDesc scan;
@@ -4210,7 +4363,6 @@ ScanColumns(Capture *cap)
 		TupleDescInitEntry(rowdesc, i + 1, NULL, column_row_types[i], -1, 0);
 	defaults = ScanColumnExtras(cap, AttrDefaultRelationId, snapshot);
 	comments = ScanColumnExtras(cap, DescriptionRelationId, snapshot);
-	ncomments = hash_get_num_entries(comments);
 	MemoryContextSwitchTo(old);
 
 	rel = table_open(AttributeRelationId, AccessShareLock);
@@ -4219,8 +4371,7 @@ ScanColumns(Capture *cap)
 	{
 		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
 		TrackedRelation *cr;
-		ColumnExtra key = {0};
-		ColumnExtra *extra;
+		Datum		extra;
 		MemoryContext rowold;
 
 		if (att->attnum <= 0 || att->attisdropped)
@@ -4229,6 +4380,8 @@ ScanColumns(Capture *cap)
 		{
 			last_relid = att->attrelid;
 			last_cr = FindRelation(cap, att->attrelid);
+			last_defaults = last_cr ? OidMapFind(defaults, att->attrelid) : NULL;
+			last_comments = last_cr ? OidMapFind(comments, att->attrelid) : NULL;
 		}
 		cr = last_cr;
 		if (cr == NULL)
@@ -4244,18 +4397,16 @@ ScanColumns(Capture *cap)
 		cap->values[3] = NameGetDatum(&att->attname);
 		cap->values[4] = ObjectIdGetDatum(att->atttypid);
 		cap->values[5] = BoolGetDatum(att->attnotnull);
-		key.relid = att->attrelid;
-		key.attnum = att->attnum;
-		extra = att->atthasdef ? hash_search(defaults, &key, HASH_FIND, NULL) : NULL;
-		cap->isnull[6] = (extra == NULL);
-		cap->values[6] = extra ? extra->value : (Datum) 0;
+		extra = att->atthasdef ? ColumnExtraValue(last_defaults, att->attnum) : (Datum) 0;
+		cap->isnull[6] = (extra == (Datum) 0);
+		cap->values[6] = extra;
 		cap->values[7] = CharGetDatum(att->attidentity);
 		cap->values[8] = CharGetDatum(att->attgenerated);
 		cap->isnull[9] = !ColumnCollation(cap, typcolls, collations, att->atttypid, att->attcollation, &cap->values[9]);
 		cap->values[10] = heap_getattr(tup, Anum_pg_attribute_attacl, RelationGetDescr(rel), &cap->isnull[10]);
-		extra = ncomments > 0 ? hash_search(comments, &key, HASH_FIND, NULL) : NULL;
-		cap->isnull[11] = (extra == NULL);
-		cap->values[11] = extra ? extra->value : (Datum) 0;
+		extra = ColumnExtraValue(last_comments, att->attnum);
+		cap->isnull[11] = (extra == (Datum) 0);
+		cap->values[11] = extra;
 		cap->values[12] = BoolGetDatum(att->attinhcount > 0);
 		cap->values[13] = ObjectIdGetDatum(att->attrelid);
 		cap->values[14] = Int32GetDatum(att->atttypmod);
@@ -4278,6 +4429,440 @@ ScanColumns(Capture *cap)
 		 (unsigned long long) rows, cap->state->count - objects,
 		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
 		 (CpuSeconds() - cpu) * 1000);
+}
+
+/*
+ * Plain tables are most of a database's relations: a tracked ordinary table
+ * that is not a partition, inherits from nothing, is not typed, has the
+ * heap access method, the default tablespace, no options, no foreign table
+ * row and no replica identity index.  q_relations would give such a table
+ * NULL in every column but these, all read from its pg_class row (and its
+ * comment): ScanPlainTables() hands the same row to HandleRelation()
+ * without the query's joins.  Every other tracked relation of a kind the
+ * query reads (sequences included) is handed to the query, which reads only
+ * the relations it is given ($3), so each relation is read exactly once,
+ * the same way as before.  The untracked ones the query would not read:
+ * its schema and extension conditions are LoadTrackedRelations' (checked
+ * with verify_signatures).
+ */
+#define RELATION_ROW_NATTS 36
+
+/* The types of q_relations' columns that a plain table's row sets; the others are NULL. */
+static Oid
+RelationRowType(int col)
+{
+	switch (col)
+	{
+		case 1:
+		case 29:
+			return OIDOID;
+		case 2:
+		case 5:
+		case 9:
+			return CHAROID;
+		case 3:
+		case 4:
+			return NAMEOID;
+		case 6:
+		case 7:
+		case 8:
+			return BOOLOID;
+		case 30:
+			return ACLITEMARRAYOID;
+		default:
+			return TEXTOID;
+	}
+}
+
+/* An ASCII letter or digit (charout prints it as it is, record_out does not quote it). */
+static inline bool
+AsciiAlnum(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* A plain view waiting for its rule (ScanPlainTables). */
+typedef struct PlainView
+{
+	Oid			oid;			/* key */
+	TrackedRelation *tr;
+	char		relpersistence;
+	bool		relrowsecurity;
+	bool		relforcerowsecurity;
+	char		relreplident;
+	Oid			relowner;
+	Datum		relacl;			/* aclitem[] copy, or 0 for NULL */
+	bool		done;
+} PlainView;
+
+/* A rule's dependencies (ScanPlainTables). */
+typedef struct RuleDeps
+{
+	Oid			oid;			/* key: the rule */
+	DepList		deps;
+} RuleDeps;
+
+/* Sets the columns of q_relations' row that a plain table or view has, the others NULL. */
+static void
+PlainRow(Capture *c, TupleDesc rowdesc, Oid oid, char relkind, TrackedRelation *tr,
+		 char persistence, bool rls, bool force_rls, char replident, Oid owner,
+		 Datum acl, bool aclnull, ColumnExtra *comment)
+{
+	c->tuple = NULL;
+	c->tupdesc = rowdesc;
+	for (int i = 0; i < RELATION_ROW_NATTS; i++)
+		c->isnull[i] = true;
+	c->isnull[0] = c->isnull[1] = c->isnull[2] = c->isnull[3] = c->isnull[4] = false;
+	c->isnull[5] = c->isnull[6] = c->isnull[7] = c->isnull[8] = false;
+	c->values[0] = ObjectIdGetDatum(oid);
+	c->values[1] = CharGetDatum(relkind);
+	c->values[2] = NameGetDatum(&tr->nspname);
+	c->values[3] = NameGetDatum(&tr->relname);
+	c->values[4] = CharGetDatum(persistence);
+	c->values[5] = BoolGetDatum(false);
+	c->values[6] = BoolGetDatum(rls);
+	c->values[7] = BoolGetDatum(force_rls);
+	c->values[8] = CharGetDatum(replident);
+	c->isnull[28] = false;
+	c->values[28] = ObjectIdGetDatum(owner);
+	c->isnull[29] = aclnull;
+	c->values[29] = aclnull ? (Datum) 0 : acl;
+	c->isnull[30] = (comment == NULL);
+	c->values[30] = comment ? comment->value : (Datum) 0;
+}
+
+/*
+ * Reads the plain tables and views (see above) from the catalog and hands
+ * them to HandleRelation(), into cap and, when verify is not NULL, into
+ * verify as well; every other tracked relation of a kind q_relations reads
+ * goes into *others, the plain ones into *plain, the untracked ones into
+ * *untracked.  Maps in CurrentMemoryContext.
+ */
+static void
+ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain, OidMap *untracked)
+{
+	Snapshot	snapshot = GetActiveSnapshot();
+	OidMap	   *complex = OidMapCreate(CurrentMemoryContext, sizeof(Oid), 64);
+	OidMap	   *comments = OidMapCreate(CurrentMemoryContext, sizeof(ColumnExtra), 64);
+	OidMap	   *views = OidMapCreate(CurrentMemoryContext, sizeof(PlainView), 64);
+	OidMap	   *ruledeps = OidMapCreate(CurrentMemoryContext, sizeof(RuleDeps), 64);
+	TupleDesc	rowdesc = CreateTemplateTupleDesc(RELATION_ROW_NATTS);
+	bool		heap_named = false;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	ScanKeyData key;
+	uint64		rows = 0;
+	uint32		pos = 0;
+	PlainView  *pv;
+
+	for (int i = 0; i < RELATION_ROW_NATTS; i++)
+		TupleDescInitEntry(rowdesc, i + 1, NULL, RelationRowType(i + 1), -1, 0);
+
+	/* the query prints an access method unless its name is heap */
+	rel = table_open(AccessMethodRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_am am = (Form_pg_am) GETSTRUCT(tup);
+
+		if (am->oid == HEAP_TABLE_AM_OID)
+			heap_named = (strcmp(NameStr(am->amname), "heap") == 0);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* inheritance children and foreign table rows: the query's */
+	rel = table_open(InheritsRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+		(void) OidMapEnter(complex, ((Form_pg_inherits) GETSTRUCT(tup))->inhrelid, NULL);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	rel = table_open(ForeignTableRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+		(void) OidMapEnter(complex, ((Form_pg_foreign_table) GETSTRUCT(tup))->ftrelid, NULL);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* the comments on tracked ordinary tables and views */
+	rel = table_open(DescriptionRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_description d = (Form_pg_description) GETSTRUCT(tup);
+		TrackedRelation *tr;
+		ColumnExtra *ce;
+		bool		found;
+
+		if (d->classoid != RelationRelationId || d->objsubid != 0)
+			continue;
+		tr = FindRelation(cap, d->objoid);
+		if (tr == NULL || (tr->relkind != RELKIND_RELATION && tr->relkind != RELKIND_VIEW))
+			continue;
+		ce = OidMapEnter(comments, d->objoid, &found);
+		if (found)
+			elog(ERROR, "migrate_ops: two comments on relation %u", d->objoid);
+		ce->value = CopyTextColumn(tup, Anum_pg_description_description, RelationGetDescr(rel));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	rel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+		TrackedRelation *tr;
+		ColumnExtra *comment;
+		bool		isnull;
+		Datum		acl;
+		MemoryContext rowold;
+
+		if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE &&
+			cls->relkind != RELKIND_VIEW && cls->relkind != RELKIND_MATVIEW &&
+			cls->relkind != RELKIND_SEQUENCE && cls->relkind != RELKIND_FOREIGN_TABLE)
+			continue;			/* kinds q_relations never reads */
+		tr = cls->relkind == RELKIND_SEQUENCE ? NULL : FindRelation(cap, cls->oid);
+		if (cls->relkind == RELKIND_SEQUENCE ? OidMapFind(cap->sequences, cls->oid) == NULL : tr == NULL)
+		{
+			/*
+			 * Not tracked: the query's conditions (schema, extension
+			 * membership) are LoadTrackedRelations', so it would not read
+			 * it; with verify_signatures it is given them to check that.
+			 */
+			(void) OidMapEnter(untracked, cls->oid, NULL);
+			continue;
+		}
+		(void) heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
+		if (tr == NULL || tr->relkind != cls->relkind || !isnull ||
+			(cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_VIEW) ||
+			cls->relispartition || OidIsValid(cls->reloftype) || OidIsValid(cls->reltablespace) ||
+			OidMapFind(complex, cls->oid) != NULL ||
+			(cls->relkind == RELKIND_RELATION &&
+			 (cls->relam != HEAP_TABLE_AM_OID || !heap_named ||
+			  (cls->relreplident != REPLICA_IDENTITY_DEFAULT && cls->relreplident != REPLICA_IDENTITY_FULL &&
+			   cls->relreplident != REPLICA_IDENTITY_NOTHING))))
+		{
+			(void) OidMapEnter(others, cls->oid, NULL);
+			continue;
+		}
+		acl = heap_getattr(tup, Anum_pg_class_relacl, RelationGetDescr(rel), &isnull);
+		if (cls->relkind == RELKIND_VIEW)
+		{
+			/* handled with its rule, below */
+			pv = OidMapEnter(views, cls->oid, NULL);
+			pv->tr = tr;
+			pv->relpersistence = cls->relpersistence;
+			pv->relrowsecurity = cls->relrowsecurity;
+			pv->relforcerowsecurity = cls->relforcerowsecurity;
+			pv->relreplident = cls->relreplident;
+			pv->relowner = cls->relowner;
+			pv->relacl = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(acl));
+			continue;
+		}
+		(void) OidMapEnter(plain, cls->oid, NULL);
+		comment = OidMapFind(comments, cls->oid);
+
+		for (Capture *c = cap; c != NULL; c = (c == cap ? verify : NULL))
+		{
+			rowold = MemoryContextSwitchTo(c->rowcxt);
+			PlainRow(c, rowdesc, cls->oid, cls->relkind, tr, cls->relpersistence, cls->relrowsecurity,
+					 cls->relforcerowsecurity, cls->relreplident, cls->relowner, acl, isnull, comment);
+			HandleRelation(c);
+			MemoryContextSwitchTo(rowold);
+			MemoryContextReset(c->rowcxt);
+		}
+		if ((++rows & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (views->count > 0)
+	{
+		/* what the rules reference */
+		rel = table_open(DependRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(RewriteRelationId));
+		scan = systable_beginscan(rel, DependDependerIndexId, true, snapshot, 1, &key);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+			RuleDeps   *rd;
+
+			if (d->classid != RewriteRelationId)
+				continue;
+			rd = OidMapEnter(ruledeps, d->objid, NULL);
+			DepListAdd(&rd->deps, d->refclassid, d->refobjid, d->refobjsubid);
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+
+		/* the views, with their rules */
+		rel = table_open(RewriteRelationId, AccessShareLock);
+		scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+		while ((tup = systable_getnext(scan)) != NULL)
+		{
+			Form_pg_rewrite rw = (Form_pg_rewrite) GETSTRUCT(tup);
+			TupleDesc	desc = RelationGetDescr(rel);
+			RuleDeps   *rd;
+			DepList		deps = {0};
+			char		rulerow[16];
+
+			if (strcmp(NameStr(rw->rulename), "_RETURN") != 0)
+				continue;
+			pv = OidMapFind(views, rw->ev_class);
+			if (pv == NULL || pv->done)
+				continue;
+			/* ROW(ev_type, ev_enabled, is_instead)::text, which quotes nothing alphanumeric */
+			if (!AsciiAlnum(rw->ev_type) || !AsciiAlnum(rw->ev_enabled))
+				continue;		/* the query's */
+			snprintf(rulerow, sizeof(rulerow), "(%c,%c,%c)", rw->ev_type, rw->ev_enabled,
+					 rw->is_instead ? 't' : 'f');
+			pv->done = true;
+			(void) OidMapEnter(plain, pv->oid, NULL);
+
+			/* the rule's dependencies but its view, as the query gives them */
+			rd = OidMapFind(ruledeps, rw->oid);
+			for (int i = 0; rd && i < rd->deps.n; i++)
+				if (!(rd->deps.classids[i] == RelationRelationId && rd->deps.objids[i] == rw->ev_class))
+					DepListAdd(&deps, rd->deps.classids[i], rd->deps.objids[i], rd->deps.subids[i]);
+
+			for (Capture *c = cap; c != NULL; c = (c == cap ? verify : NULL))
+			{
+				MemoryContext rowold = MemoryContextSwitchTo(c->rowcxt);
+
+				PlainRow(c, rowdesc, pv->oid, RELKIND_VIEW, pv->tr, pv->relpersistence, pv->relrowsecurity,
+						 pv->relforcerowsecurity, pv->relreplident, pv->relowner, pv->relacl,
+						 pv->relacl == (Datum) 0, OidMapFind(comments, pv->oid));
+				c->values[16] = heap_getattr(tup, Anum_pg_rewrite_ev_action, desc, &c->isnull[16]);
+				c->isnull[31] = false;
+				c->values[31] = CStringGetTextDatum(rulerow);
+				c->values[32] = heap_getattr(tup, Anum_pg_rewrite_ev_qual, desc, &c->isnull[32]);
+				c->rowdeps = &deps;
+				HandleRelation(c);
+				c->rowdeps = NULL;
+				MemoryContextSwitchTo(rowold);
+				MemoryContextReset(c->rowcxt);
+			}
+			if (deps.classids)
+			{
+				pfree(deps.classids);
+				pfree(deps.objids);
+				pfree(deps.subids);
+			}
+			if ((++rows & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+
+		/* a view without its rule: the query's */
+		while ((pv = OidMapNext(views, &pos)) != NULL)
+			if (!pv->done)
+				(void) OidMapEnter(others, pv->oid, NULL);
+	}
+}
+
+/* Fails unless two captures of the same relations hold the same objects. */
+static void
+VerifyPlainTables(MoCatalogState *scanned, MoCatalogState *queried)
+{
+	const char *what = NULL;
+
+	MoCatalogStateFinish(scanned);
+	MoCatalogStateFinish(queried);
+	if (scanned->count != queried->count)
+		what = psprintf("%d objects instead of %d", scanned->count, queried->count);
+	for (int i = 0; what == NULL && i < scanned->count; i++)
+	{
+		MoCatalogObject *x = &scanned->objects[i];
+		MoCatalogObject *y = &queried->objects[i];
+
+#define MO_STR_DIFFERS(a, b) (((a) == NULL) != ((b) == NULL) || ((a) && strcmp((a), (b)) != 0))
+		if (x->kind != y->kind || strcmp(x->identity, y->identity) != 0 ||
+			memcmp(x->hash, y->hash, sizeof(x->hash)) != 0 || (x->x == NULL) != (y->x == NULL) ||
+			x->has_sig != y->has_sig || (x->has_sig && memcmp(x->sig, y->sig, sizeof(x->sig)) != 0) ||
+			(x->x && (MO_STR_DIFFERS(x->x->definition, y->x->definition) ||
+					  MO_STR_DIFFERS(x->x->detail, y->x->detail) ||
+					  MO_STR_DIFFERS(x->x->drop, y->x->drop) ||
+					  MO_STR_DIFFERS(x->x->parent, y->x->parent) ||
+					  x->x->ord != y->x->ord)))
+			what = psprintf("%s %s", MoKindNames[x->kind], x->identity);
+#undef MO_STR_DIFFERS
+	}
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("capture shortcut check failed: %s", what),
+				 errdetail("Reading plain tables from pg_class gave another result than the relations query."),
+				 errhint("This is a bug of migrate_ops: please report it.")));
+}
+
+/*
+ * The relations: plain tables from pg_class (ScanPlainTables), the others
+ * through q_relations.  With migrate_ops.verify_signatures, the plain
+ * tables also go through the query, and both must give the same objects.
+ */
+static void
+CaptureRelations(Capture *cap)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	double		cpu = CpuSeconds();
+	int			objects = cap->state->count;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops plain tables",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	OidMap	   *others = OidMapCreate(cxt, sizeof(Oid), 64);
+	OidMap	   *plain = OidMapCreate(cxt, sizeof(Oid), 1024);
+	OidMap	   *untracked = OidMapCreate(cxt, sizeof(Oid), 256);
+	Capture		scanned;
+	Capture		queried;
+	Datum		others_array;
+	Datum		plain_array;
+
+	if (mo_verify_signatures)
+	{
+		/* whole objects, nothing looked up in ref or left out */
+		scanned = *cap;
+		scanned.state = MoCatalogStateCreate();
+		scanned.ref = NULL;
+		scanned.by_ref = scanned.diff = false;
+		scanned.flags = cap->flags | MO_CAPTURE_DEFINITIONS | MO_CAPTURE_DETAIL | MO_CAPTURE_DROP;
+		scanned.flags &= ~MO_CAPTURE_DIFF;
+		scanned.memo = NULL;
+		scanned.nmemo = 0;
+		queried = scanned;
+		queried.state = MoCatalogStateCreate();
+	}
+	MemoryContextSwitchTo(old);
+	ScanPlainTables(cap, mo_verify_signatures ? &scanned : NULL, others, plain, untracked);
+	MemoryContextSwitchTo(cxt);
+	others_array = OidMapArray(others);
+	plain_array = OidMapArray(plain);
+	MemoryContextSwitchTo(old);
+	elog(DEBUG1, "migrate_ops: catalog plain tables: %u tables, %d objects, %ld ms (%.0f ms CPU)",
+		 plain->count, cap->state->count - objects,
+		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
+		 (CpuSeconds() - cpu) * 1000);
+	if (others->count > 0)		/* else it has nothing to read */
+		RunQueryExt(cap, "relations", q_relations, HandleRelation, others_array);
+	if (mo_verify_signatures)
+	{
+		/* an empty list reads nothing: the query is run anyway, so that it is checked */
+		RunQueryExt(&queried, "plain tables again", q_relations, HandleRelation, plain_array);
+		/* and the untracked relations give nothing */
+		MemoryContextSwitchTo(cxt);
+		plain_array = OidMapArray(untracked);
+		MemoryContextSwitchTo(old);
+		RunQueryExt(&queried, "untracked relations", q_relations, HandleRelation, plain_array);
+		VerifyPlainTables(scanned.state, queried.state);
+		MoCatalogFree(scanned.state);
+		MoCatalogFree(queried.state);
+	}
+	MemoryContextDelete(cxt);
 }
 
 /*
@@ -4626,12 +5211,12 @@ MoCatalogCaptureExt(int flags, List *schemas, const MoCatalogFilter *filter,
 	LoadTrackedRelations(&cap);
 	ScanColumns(&cap);
 	RelDigestFinishAll(&cap);	/* the names signatures use */
-	RunQuery(&cap, "relations", q_relations, HandleRelation);
+	CaptureRelations(&cap);
 	ScanConstraintsAndIndexes(&cap);
 	RunQuery(&cap, "triggers", q_triggers, HandleTrigger);
 	RunQuery(&cap, "policies", q_policies, HandlePolicy);
 	RunQuery(&cap, "routines", q_routines, HandleRoutine);
-	RunQuery(&cap, "types", q_types, HandleType);
+	RunQueryExt(&cap, "types", q_types, HandleType, cap.composites);
 	RunQuery(&cap, "extensions", q_extensions, HandleExtension);
 	RunQuery(&cap, "event triggers", q_event_triggers, HandleEventTrigger);
 	PopActiveSnapshot();

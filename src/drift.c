@@ -278,6 +278,27 @@ CachedKind(const char *name, KindCache *cache)
 }
 
 /*
+ * How many objects snapshot snapshot_id (0: the latest) holds, as recorded
+ * with it, or 0: a hint to size the state loading it.  SPI connected.
+ */
+static int
+StoredCountHint(int64 snapshot_id)
+{
+	MoArgs		args = {0};
+	bool		isnull;
+	Datum		count;
+
+	MoArgInt8(&args, snapshot_id);
+	MoSpiExec("SELECT object_count FROM migrate_ops.snapshots"
+			  " WHERE $1 OPERATOR(pg_catalog.=) 0 OR id OPERATOR(pg_catalog.=) $1"
+			  " ORDER BY id DESC LIMIT 1", &args);
+	if (SPI_processed == 0)
+		return 0;
+	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : Max(DatumGetInt32(count), 0);
+}
+
+/*
  * Loads the objects of snapshot snapshot_id (0: the current rows, i.e. the
  * latest snapshot) as identities, hashes and signatures, leaving out what
  * filter excludes.  The table is read straight, not through a query: a
@@ -308,8 +329,13 @@ LoadStored(int64 snapshot_id, const MoCatalogFilter *filter)
 	uint64		rows = 0;
 	KindCache	kind_cache = {.kind = -2};
 	KindCache	parent_kind_cache = {.kind = -2};
+	int			hint;
 
-	if (rel->rd_rel->reltuples > 0)
+	/* sized once: growing it by doubling copies it and faults in twice the memory */
+	hint = StoredCountHint(snapshot_id);
+	if (hint > 0)
+		MoCatalogStateReserve(state, hint + 1024);
+	else if (rel->rd_rel->reltuples > 0)
 		MoCatalogStateReserve(state, (int) Min(rel->rd_rel->reltuples, 10000000.0));
 
 	/* this transaction's own writes included, like a query */
