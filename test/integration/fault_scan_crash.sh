@@ -60,10 +60,19 @@ for try in 1 2 3 4 5 6 7 8 9 10; do
     PGAPPNAME=snapcrash mo_psql -d it_scancrash \
         -c "BEGIN; SELECT migrate_ops.snapshot('interrupted'); SELECT pg_sleep(5); ROLLBACK" >/dev/null 2>&1 &
     snap_pid=$!
-    sleep 0.1
-    scanning=$(worker_active)
-    snapshotting=$(it_pg "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'snapcrash' AND state = 'active'")
-    if [ "$scanning" = "migrate_ops: drift scan" ] && [ "$snapshotting" = 1 ]; then
+    # as soon as the session runs snapshot(), look at both in one query
+    state=
+    for _ in $(seq 40); do
+        state=$(it_pg "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate_ops worker'
+                                  AND datname = 'it_scancrash' AND state = 'active'
+                                  AND query = 'migrate_ops: drift scan')
+                        || ' ' || (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'snapcrash'
+                                     AND state = 'active' AND query LIKE '%migrate_ops.snapshot%')")
+        # "1 0": the session has not reached snapshot() yet; "1 1": both run; "0 …": the scan is over
+        [ "$state" = "1 0" ] || break
+        sleep 0.005
+    done
+    if [ "$state" = "1 1" ]; then
         mo_pg_ctl stop -m immediate >/dev/null
         crashed=$try
         break
@@ -72,7 +81,7 @@ for try in 1 2 3 4 5 6 7 8 9 10; do
     wait "$snap_pid" 2>/dev/null || true
     snap_pid=
 done
-[ -n "$crashed" ] || it_fail "in 10 tries the worker's scan never lasted 0.1 s beside a snapshot()"
+[ -n "$crashed" ] || it_fail "in 10 tries the worker's scan and a snapshot() never ran at the same time"
 wait "$snap_pid" 2>/dev/null && it_fail "the interrupted snapshot() session ended normally"
 snap_pid=
 it_ok "pg_ctl stop -m immediate while the worker was scanning and a session was taking a snapshot (try $crashed)"
