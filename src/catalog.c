@@ -3726,6 +3726,22 @@ AppendInt(StringInfo buf, int32 value)
 	appendBinaryStringInfo(buf, digits, pg_ltoa(value, digits));
 }
 
+/* Appends " %d". */
+static inline void
+AppendSpaceInt(StringInfo buf, int32 value)
+{
+	appendStringInfoChar(buf, ' ');
+	AppendInt(buf, value);
+}
+
+/* Appends " %c". */
+static inline void
+AppendSpaceChar(StringInfo buf, char value)
+{
+	appendStringInfoChar(buf, ' ');
+	appendStringInfoChar(buf, value);
+}
+
 /* Appends an OID in decimal, as %u would. */
 static inline void
 AppendOid(StringInfo buf, Oid value)
@@ -4096,24 +4112,15 @@ ScanConstraintsAndIndexes(Capture *cap)
 		initStringInfo(&row);
 		/* "%c %d %d %d %d %d %d %c %c %c" of these, without the format parsing */
 		appendStringInfoChar(&row, con->contype);
-		appendStringInfoChar(&row, ' ');
-		AppendInt(&row, con->condeferrable);
-		appendStringInfoChar(&row, ' ');
-		AppendInt(&row, con->condeferred);
-		appendStringInfoChar(&row, ' ');
-		AppendInt(&row, con->convalidated);
-		appendStringInfoChar(&row, ' ');
-		AppendInt(&row, con->conislocal);
-		appendStringInfoChar(&row, ' ');
-		AppendInt(&row, con->coninhcount);
-		appendStringInfoChar(&row, ' ');
-		AppendInt(&row, con->connoinherit);
-		appendStringInfoChar(&row, ' ');
-		appendStringInfoChar(&row, con->confupdtype);
-		appendStringInfoChar(&row, ' ');
-		appendStringInfoChar(&row, con->confdeltype);
-		appendStringInfoChar(&row, ' ');
-		appendStringInfoChar(&row, con->confmatchtype);
+		AppendSpaceInt(&row, con->condeferrable);
+		AppendSpaceInt(&row, con->condeferred);
+		AppendSpaceInt(&row, con->convalidated);
+		AppendSpaceInt(&row, con->conislocal);
+		AppendSpaceInt(&row, con->coninhcount);
+		AppendSpaceInt(&row, con->connoinherit);
+		AppendSpaceChar(&row, con->confupdtype);
+		AppendSpaceChar(&row, con->confdeltype);
+		AppendSpaceChar(&row, con->confmatchtype);
 		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_conkey);
 		AppendIntColumn(&row, cvalues, cnulls, Anum_pg_constraint_confkey);
 #if PG_VERSION_NUM >= 150000
