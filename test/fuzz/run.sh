@@ -25,31 +25,17 @@ secs=${1:-120}
 modes=${2:-both}
 [ "$modes" = both ] && modes="lint catalog"
 mo_install_deps
-command -v clang >/dev/null && [ -e "$(clang -print-file-name=libclang_rt.fuzzer_no_main-x86_64.a)" ] || {
-    apt-get install -y -qq clang libclang-rt-14-dev >/dev/null 2>&1 || apt-get install -y -qq clang >/dev/null; }
+source "$root/test/lib/asan.sh"
+mo_clang_install libclang_rt.asan-x86_64.so libclang_rt.fuzzer_no_main-x86_64.a
 runtime=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
 fuzzer=$(clang -print-file-name=libclang_rt.fuzzer_no_main-x86_64.a)
 [ -e "$runtime" ] && [ -e "$fuzzer" ] || mo_die "clang's ASan runtime or libFuzzer is missing (libclang-rt-14-dev)"
 
-# The runtime first, then the libraries whose constructors would otherwise be
-# the first to call malloc() (so initialise ASan) while holding a glibc locale
-# lock, which deadlocks the server at start-up: libp11-kit (newlocale, via
-# gnutls and ldap) and libgpg-error (bindtextdomain).  Preloaded after the
-# runtime they are initialised after it.
-asan_preload() {
-    local list=$1 lib
-    for lib in libp11-kit.so libgpg-error.so; do
-        lib=$(ldd "/usr/lib/postgresql/$MO_PGMAJOR/bin/postgres" | awk -v l="$lib" 'index($1, l) == 1 {print $3}')
-        [ -n "$lib" ] && list="$list:$lib"
-    done
-    echo "$list"
-}
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/migrate_ops_fuzz.XXXXXX")
 chmod 777 "$work"
-mkdir -p "$work/build" "$work/artifacts" "$work/seeds"
+mkdir -p "$work/artifacts" "$work/seeds"
 chmod 777 "$work/artifacts"
-(cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$work/build")
+mo_copy_tree "$root" "$work/build"
 cp "$here/fuzz_target.c" "$work/build/src/"
 
 export MO_BUILD_ROOT=$work/build
@@ -60,7 +46,7 @@ LDFLAGS_SL=-fsanitize=address -shared-libasan -Wl,-Bsymbolic -Wl,--whole-archive
 # (-Bsymbolic: the library's coverage callbacks must reach the libFuzzer linked
 # into it, not the ASan runtime's no-op defaults, which the preload puts first)
 export MO_EXTRA_CFLAGS="-Wno-ignored-attributes -fsanitize=fuzzer-no-link,address${FUZZ_SELFTEST:+ -DMO_FUZZ_SELFTEST}"
-export MO_SERVER_ENV="LD_PRELOAD=$(asan_preload "$runtime") ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/asan"
+export MO_SERVER_ENV="LD_PRELOAD=$(mo_asan_preload "$runtime") ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/asan"
 
 found=0
 finish() {

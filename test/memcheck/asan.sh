@@ -16,31 +16,16 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 source "$root/test/lib/cluster.sh"
-command -v clang >/dev/null && [ -e "$(clang -print-file-name=libclang_rt.asan-x86_64.so)" ] || {
-    apt-get install -y -qq clang libclang-rt-14-dev >/dev/null 2>&1 || apt-get install -y -qq clang >/dev/null; }
+source "$root/test/lib/asan.sh"
+mo_clang_install libclang_rt.asan-x86_64.so
 runtime=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
 [ -e "$runtime" ] || mo_die "no ASan runtime ($runtime)"
-
-# The runtime first, then the libraries whose constructors would otherwise be
-# the first to call malloc() (so initialise ASan) while holding a glibc locale
-# lock, which deadlocks the server at start-up: libp11-kit (newlocale, via
-# gnutls and ldap) and libgpg-error (bindtextdomain).  Preloaded after the
-# runtime they are initialised after it.
-asan_preload() {
-    local list=$1 lib
-    for lib in libp11-kit.so libgpg-error.so; do
-        lib=$(ldd "/usr/lib/postgresql/$MO_PGMAJOR/bin/postgres" | awk -v l="$lib" 'index($1, l) == 1 {print $3}')
-        [ -n "$lib" ] && list="$list:$lib"
-    done
-    echo "$list"
-}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/migrate_ops_asan.XXXXXX")
 chmod 777 "$work"
 trap 'rm -rf "$work/build"' EXIT
 # a copy of the tree to build in
-mkdir -p "$work/build"
-(cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$work/build")
+mo_copy_tree "$root" "$work/build"
 
 export MO_BUILD_ROOT=$work/build
 export MO_MAKE_ARGS="CC=clang
@@ -48,7 +33,7 @@ with_llvm=no
 CFLAGS=-O1 -g -fno-omit-frame-pointer
 LDFLAGS_SL=-fsanitize=address -shared-libasan"
 export MO_EXTRA_CFLAGS="-Wno-ignored-attributes -fsanitize=address"
-export MO_SERVER_ENV="LD_PRELOAD=$(asan_preload "$runtime") \
+export MO_SERVER_ENV="LD_PRELOAD=$(mo_asan_preload "$runtime") \
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/asan:print_suppressions=0"
 
 rc=0
