@@ -7,9 +7,7 @@ BEGIN;
 SELECT plan(194);
 
 -- Helpers live in pg_temp, which is never tracked.
-CREATE FUNCTION pg_temp.d() RETURNS text[] LANGUAGE sql AS
-$$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change ORDER BY kind, identity COLLATE "C"), '{}')
-     FROM migrate_ops.drift() $$;
+\ir lib/drift_helpers.psql
 CREATE FUNCTION pg_temp.reset() RETURNS bigint LANGUAGE sql AS
 $$ SELECT migrate_ops.snapshot('tap') $$;
 CREATE FUNCTION pg_temp.expected(k text, i text) RETURNS text LANGUAGE sql AS

@@ -9,20 +9,7 @@
 BEGIN;
 SELECT plan(46);
 
-CREATE FUNCTION pg_temp.d() RETURNS text[] LANGUAGE sql AS
-$$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change ORDER BY kind, identity COLLATE "C"), '{}')
-     FROM migrate_ops.drift() $$;
--- the same with every shortcut checked against a capture of every object
-CREATE FUNCTION pg_temp.verified() RETURNS text[] LANGUAGE plpgsql AS $$
-DECLARE
-    r text[];
-BEGIN
-    SET LOCAL migrate_ops.verify_signatures = on;
-    r := pg_temp.d();
-    PERFORM migrate_ops.fingerprint();
-    SET LOCAL migrate_ops.verify_signatures = off;
-    RETURN r;
-END $$;
+\ir lib/drift_helpers.psql
 -- drift() in (kind, identity) order as it returns it, changes included
 CREATE FUNCTION pg_temp.raw() RETURNS text[] LANGUAGE sql AS
 $$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change), '{}') FROM migrate_ops.drift() $$;

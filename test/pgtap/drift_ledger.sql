@@ -4,9 +4,7 @@
 BEGIN;
 SELECT plan(34);
 
-CREATE FUNCTION pg_temp.d() RETURNS text[] LANGUAGE sql AS
-$$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change ORDER BY kind, identity COLLATE "C"), '{}')
-     FROM migrate_ops.drift() $$;
+\ir lib/drift_helpers.psql
 CREATE FUNCTION pg_temp.changes(v text) RETURNS text[] LANGUAGE sql AS
 $$ SELECT coalesce(array_agg((c->>'kind') || ' ' || (c->>'identity') || ' ' || (c->>'change')
                              ORDER BY c->>'kind', c->>'identity' COLLATE "C"), '{}')

@@ -11,19 +11,7 @@
 BEGIN;
 SELECT plan(37);
 
-CREATE FUNCTION pg_temp.d() RETURNS text[] LANGUAGE sql AS
-$$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change ORDER BY kind, identity COLLATE "C"), '{}')
-     FROM migrate_ops.drift() $$;
-CREATE FUNCTION pg_temp.verified() RETURNS text[] LANGUAGE plpgsql AS $$
-DECLARE
-    r text[];
-BEGIN
-    SET LOCAL migrate_ops.verify_signatures = on;
-    r := pg_temp.d();
-    PERFORM migrate_ops.fingerprint();
-    SET LOCAL migrate_ops.verify_signatures = off;
-    RETURN r;
-END $$;
+\ir lib/drift_helpers.psql
 -- a new snapshot, verified: the next step starts from it
 CREATE FUNCTION pg_temp.resnap() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE

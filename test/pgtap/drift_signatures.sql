@@ -10,23 +10,12 @@
 BEGIN;
 SELECT plan(54);
 
-CREATE FUNCTION pg_temp.d() RETURNS text[] LANGUAGE sql AS
-$$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change ORDER BY kind, identity COLLATE "C"), '{}')
-     FROM migrate_ops.drift() $$;
+\ir lib/drift_helpers.psql
 CREATE FUNCTION pg_temp.actual(k text, i text) RETURNS text LANGUAGE sql AS
 $$ SELECT actual FROM migrate_ops.drift() WHERE kind = k AND identity = i $$;
 CREATE FUNCTION pg_temp.expected(k text, i text) RETURNS text LANGUAGE sql AS
 $$ SELECT expected FROM migrate_ops.drift() WHERE kind = k AND identity = i $$;
 -- drift() with every definition deparsed and every lent hash checked: the same rows
-CREATE FUNCTION pg_temp.verified() RETURNS text[] LANGUAGE plpgsql AS $$
-DECLARE
-    r text[];
-BEGIN
-    SET LOCAL migrate_ops.verify_signatures = on;
-    r := pg_temp.d();
-    SET LOCAL migrate_ops.verify_signatures = off;
-    RETURN r;
-END $$;
 -- how many stored objects of the latest snapshot carry a signature, by kind
 CREATE FUNCTION pg_temp.signed(k text) RETURNS bigint LANGUAGE sql AS
 $$ SELECT count(*) FROM migrate_ops.snapshot_objects WHERE kind = k AND valid_to IS NULL AND signature IS NOT NULL $$;

@@ -17,9 +17,7 @@ BEGIN
         RETURN NEXT diag((SELECT string_agg(kind || ' ' || identity || ' ' || change, E'\n') FROM migrate_ops.drift()));
     END IF;
 END $$;
-CREATE FUNCTION pg_temp.d() RETURNS text[] LANGUAGE sql AS
-$$ SELECT coalesce(array_agg(kind || ' ' || identity || ' ' || change ORDER BY kind, identity COLLATE "C"), '{}')
-     FROM migrate_ops.drift() $$;
+\ir lib/drift_helpers.psql
 
 -- ---------------------------------------------------------------- the baseline: one of everything
 CREATE ROLE tap_sql_reader NOLOGIN;
