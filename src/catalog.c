@@ -4538,6 +4538,26 @@ PlainRow(Capture *c, TupleDesc rowdesc, Oid oid, char relkind, TrackedRelation *
 	c->values[30] = comment ? comment->value : (Datum) 0;
 }
 
+/* Enters into map the OID in column attnum of every row of catalog. */
+static void
+MapCatalogOids(Oid catalog, AttrNumber attnum, OidMap *map, Snapshot snapshot)
+{
+	Relation	rel = table_open(catalog, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	HeapTuple	tup;
+
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+		Datum		oid = heap_getattr(tup, attnum, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			(void) OidMapEnter(map, DatumGetObjectId(oid), NULL);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
 /*
  * Reads the plain tables and views (see above) from the catalog and hands
  * them to HandleRelation(), into cap and, when verify is not NULL, into
@@ -4580,18 +4600,8 @@ ScanPlainTables(Capture *cap, Capture *verify, OidMap *others, OidMap *plain, Oi
 	table_close(rel, AccessShareLock);
 
 	/* inheritance children and foreign table rows: the query's */
-	rel = table_open(InheritsRelationId, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
-	while ((tup = systable_getnext(scan)) != NULL)
-		(void) OidMapEnter(complex, ((Form_pg_inherits) GETSTRUCT(tup))->inhrelid, NULL);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	rel = table_open(ForeignTableRelationId, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
-	while ((tup = systable_getnext(scan)) != NULL)
-		(void) OidMapEnter(complex, ((Form_pg_foreign_table) GETSTRUCT(tup))->ftrelid, NULL);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	MapCatalogOids(InheritsRelationId, Anum_pg_inherits_inhrelid, complex, snapshot);
+	MapCatalogOids(ForeignTableRelationId, Anum_pg_foreign_table_ftrelid, complex, snapshot);
 
 	/* the comments on tracked ordinary tables and views */
 	rel = table_open(DescriptionRelationId, AccessShareLock);
