@@ -14,12 +14,17 @@
  *  - The event trigger only collects: it reads PostgreSQL's own event-trigger
  *    state (pg_event_trigger_ddl_commands() and friends, called directly) into
  *    rows kept in memory, tagged with the subtransaction that made them.
- *  - The rows are written when the outermost utility statement ends (so a
- *    300-statement DO block or a migration script is one write), before
- *    commit, and before an attribution lookup.  Writing runs in an internal
+ *  - The rows are written in as few writes as still lets every reader see
+ *    them: at commit (with the ddl.out_of_band event, in one write); in a
+ *    transaction block, before the next top-level statement that is not DDL
+ *    (so a migration file of 40 DDL statements, or a 300-statement DO block,
+ *    is one write); when DDL run by a function inside a query ends; and
+ *    before an attribution lookup or a claim.  Writing runs in an internal
  *    subtransaction: any error rolls back only that and becomes a WARNING;
  *    only a cancel (statement_timeout, pg_cancel_backend) is passed on, as the
  *    user asked for it.  Rows of a rolled-back savepoint are dropped with it.
+ *    The rows and the event go straight into the tables (MoRowWriter), as
+ *    their owner, without a query.
  *
  * The statement text and the acting role come from a ProcessUtility hook that
  * remembers, for each utility statement being run, its own text (not the
@@ -57,6 +62,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "parser/analyze.h"
 #include "miscadmin.h"
 #include "parser/scansup.h"
 #include "storage/lmgr.h"
@@ -70,6 +76,8 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rls.h"
@@ -129,6 +137,7 @@ typedef struct CaptureFrame
 
 static CaptureFrame *current_frame = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 
 /* True while capture itself runs (recursion guard). */
 static bool capture_running = false;
@@ -264,14 +273,59 @@ CaptureProcessUtility(MO_PROCESS_UTILITY_ARGS)
 	PG_END_TRY();
 
 	/*
-	 * In a transaction block, or inside a function, what runs next may read
-	 * the log: write now.  A top-level statement outside a block commits
-	 * right after it ends: its rows are written then, with the
-	 * ddl.out_of_band event, in one subtransaction.
+	 * DDL run by a function inside a query: what the function runs next may
+	 * read the log, write now.  A top-level statement is written later, when
+	 * it commits (with the ddl.out_of_band event, in one subtransaction) or,
+	 * in a transaction block, before the next statement that is not DDL
+	 * (CapturePostParseAnalyze): a migration file of 40 DDL statements in
+	 * one transaction is one write, not 40 subtransactions, whose cost
+	 * PostgreSQL makes grow with every relation the transaction touched.
 	 */
-	if (current_frame == NULL && pending != NIL &&
-		(IsTransactionBlock() || context != PROCESS_UTILITY_TOPLEVEL) &&
+	if (current_frame == NULL && pending != NIL && context != PROCESS_UTILITY_TOPLEVEL &&
 		!IsAbortedTransactionBlockState())
+		CaptureFlush();
+}
+
+/*
+ * True when a top-level statement may read migrate_ops.ddl_log, so that the
+ * DDL collected before it must be written first: anything but DDL (whose
+ * event triggers only collect) and transaction control (COMMIT and PREPARE
+ * TRANSACTION write what is pending; SAVEPOINT, RELEASE and ROLLBACK TO
+ * move or drop it).  CREATE TABLE AS and REFRESH MATERIALIZED VIEW are DDL
+ * that run a query.
+ */
+static bool
+CaptureStatementReads(Query *query)
+{
+	Node	   *stmt = query->utilityStmt;
+
+	if (query->commandType != CMD_UTILITY || stmt == NULL)
+		return true;
+	if (IsA(stmt, TransactionStmt))
+		return false;
+	if (IsA(stmt, CreateTableAsStmt) || IsA(stmt, RefreshMatViewStmt))
+		return true;
+	return !command_tag_event_trigger_ok(CreateCommandTag(stmt));
+}
+
+/*
+ * Before a statement outside any utility command is planned and run (a
+ * top-level statement, or one run by a function inside a query): writes the
+ * DDL collected so far if the statement may read the log, so that it — and
+ * everything after it in the transaction — sees every row, as if each DDL
+ * command had written its own.  Runs after parse analysis, before the
+ * statement takes the snapshot it runs with.  (A statement prepared before
+ * the DDL and executed through the extended protocol without a new Parse
+ * sees the rows from the next statement on.)
+ */
+static void
+CapturePostParseAnalyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+	if (pending != NIL && current_frame == NULL && !capture_running &&
+		IsTransactionState() && !IsAbortedTransactionBlockState() && !IsInParallelMode() &&
+		CaptureStatementReads(query))
 		CaptureFlush();
 }
 
@@ -725,8 +779,8 @@ CaptureCollect(EventTriggerData *trigdata)
 	call = palloc0(sizeof(CaptureCall));
 	call->event = trigdata->event;
 	call->tag = GetCommandTagName(trigdata->tag);
-	/* Inside this SECURITY DEFINER function current_user is our owner: ask the hook. */
-	roleid = current_frame ? current_frame->userid : GetOuterUserId();
+	/* The role running the statement, as the hook saw it (a DDL's own code may switch roles). */
+	roleid = current_frame ? current_frame->userid : GetUserId();
 	call->role = GetUserNameFromId(roleid, true);
 	if (call->role == NULL)
 		call->role = psprintf("oid %u", roleid);
@@ -943,53 +997,22 @@ typedef enum LogColumn
 	COL_STATEMENT_TRUNCATED, NUM_LOG_COLUMNS
 } LogColumn;
 
-/* Sets column col of the row being built to a text value, or NULL. */
-static void
-SetText(TupleTableSlot *slot, const AttrNumber *attno, LogColumn col, const char *value)
-{
-	int			i = attno[col] - 1;
-
-	slot->tts_values[i] = value ? CStringGetTextDatum(value) : (Datum) 0;
-	slot->tts_isnull[i] = (value == NULL);
-}
-
-/* Sets column col of the row being built to a Datum. */
-static void
-SetDatum(TupleTableSlot *slot, const AttrNumber *attno, LogColumn col, Datum value, bool isnull)
-{
-	slot->tts_values[attno[col] - 1] = value;
-	slot->tts_isnull[attno[col] - 1] = isnull;
-}
-
 /*
  * Writes the pending rows to migrate_ops.ddl_log (in the subtransaction, as
- * the log's owner) and returns the out-of-band ones as a batch (in
- * TopTransactionContext) for the ddl.out_of_band event, or NULL.
- *
- * The rows go through ExecSimpleRelationInsert(), the executor's entry point
- * for inserting a prepared row (logical replication uses it): constraints,
- * indexes and triggers are handled as for an INSERT, without parsing,
- * planning or running a query per DDL command.  Every column is given (the
- * id drawn from the table's sequence), so no default is evaluated.
+ * the log's owner: MoRowWriter) and returns the out-of-band ones as a batch
+ * (in TopTransactionContext) for the ddl.out_of_band event, or NULL.  Every
+ * column is given (the id drawn from the table's sequence), so no default
+ * is evaluated.
  */
 static OobBatch *
 WritePending(void)
 {
-	Oid			nsp = get_namespace_oid(MO_SCHEMA, false);
-	Oid			relid = get_relname_relid("ddl_log", nsp);
-	Oid			seq = get_relname_relid("ddl_log_id_seq", nsp);
-	Relation	rel;
-	TupleDesc	desc;
+	Oid			relid = MoRelid(MO_REL_DDL_LOG);
+	Oid			seq = MoRelid(MO_REL_DDL_LOG_SEQ);
+	MoRowWriter w;
 	AttrNumber	attno[NUM_LOG_COLUMNS];
-	EState	   *estate;
-	RangeTblEntry *rte;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
 	bool		addr_null;
 	Datum		addr = ClientAddr(&addr_null);
-	Oid			save_userid;
-	int			save_sec_context;
-	MemoryContext rowcxt;
 	OobBatch   *batch = NULL;
 	ListCell   *lc;
 
@@ -998,88 +1021,40 @@ WritePending(void)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("migrate_ops.ddl_log or its sequence does not exist")));
 	CaptureLockTable(relid, "migrate_ops.ddl_log");
-	rel = table_open(relid, NoLock);
-	desc = RelationGetDescr(rel);
-
-	/*
-	 * Write as the log's owner (the extension's), in a restricted security
-	 * context, as MoBecomeOwner() would; no name is looked up on this path,
-	 * so there is no search_path to pin.  An error in between is undone by
-	 * the subtransaction's abort.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(rel->rd_rel->relowner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	MoRowWriterOpen(&w, relid, "migrate_ops.ddl_log");
 	for (int c = 0; c < NUM_LOG_COLUMNS; c++)
-	{
-		attno[c] = InvalidAttrNumber;
-		for (int a = 0; a < desc->natts; a++)
-			if (!TupleDescAttr(desc, a)->attisdropped &&
-				strcmp(NameStr(TupleDescAttr(desc, a)->attname), log_columns[c]) == 0)
-				attno[c] = a + 1;
-		if (attno[c] == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of migrate_ops.ddl_log does not exist", log_columns[c]),
-					 errhint("Reinstall the extension: ALTER EXTENSION migrate_ops UPDATE.")));
-	}
-
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = relid;
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	estate->es_opened_result_relations = list_make1(rri);
-	estate->es_output_cid = GetCurrentCommandId(true);
-	ExecOpenIndices(rri, false);
-	slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-	AfterTriggerBeginQuery();
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops ddl_log row",
-								   ALLOCSET_SMALL_SIZES);
+		attno[c] = MoRowWriterColumn(&w, log_columns[c]);
 
 	foreach(lc, pending)
 	{
 		PendingRow *row = (PendingRow *) lfirst(lc);
 		CaptureCall *call = row->call;
 		int64		id = nextval_internal(seq, false);
-		MemoryContext outer = MemoryContextSwitchTo(rowcxt);
 
 		if (session_first_log_id == 0)
 			session_first_log_id = id;
 		session_last_log_id = id;
 
-		ExecClearTuple(slot);
-		for (int a = 0; a < desc->natts; a++)
-			slot->tts_isnull[a] = true;
-		SetDatum(slot, attno, COL_ID, Int64GetDatum(id), false);
-		SetDatum(slot, attno, COL_LOGGED_AT, TimestampTzGetDatum(call->at), false);
-		SetText(slot, attno, COL_EVENT, call->event);
-		SetText(slot, attno, COL_COMMAND_TAG, row->command_tag);
-		SetText(slot, attno, COL_OBJECT_TYPE, row->object_type);
-		SetText(slot, attno, COL_SCHEMA_NAME, row->schema_name);
-		SetText(slot, attno, COL_OBJECT_IDENTITY, row->object_identity);
-		SetDatum(slot, attno, COL_REWRITE_REASON, Int32GetDatum(row->rewrite_reason),
-				 row->rewrite_reason < 0);
-		SetText(slot, attno, COL_ROLE, call->role);
-		SetText(slot, attno, COL_SESSION_ROLE, call->session_role);
-		SetText(slot, attno, COL_APPLICATION_NAME, call->application_name);
-		SetDatum(slot, attno, COL_CLIENT_ADDR, addr, addr_null);
-		SetDatum(slot, attno, COL_BACKEND_PID, Int32GetDatum(MyProcPid), false);
-		SetDatum(slot, attno, COL_TXID, FullTransactionIdGetDatum(GetTopFullTransactionId()), false);
-		SetText(slot, attno, COL_MIGRATION, call->migration);
-		SetText(slot, attno, COL_STATEMENT, call->statement);
-		SetDatum(slot, attno, COL_STATEMENT_TRUNCATED, BoolGetDatum(call->truncated), false);
-		ExecStoreVirtualTuple(slot);
-		ExecSimpleRelationInsert(rri, estate, slot);
-		ExecClearTuple(slot);
-		MemoryContextSwitchTo(outer);
-		MemoryContextReset(rowcxt);
-		ResetPerTupleExprContext(estate);
+		MoRowWriterBegin(&w);
+		MoRowWriterSet(&w, attno[COL_ID], Int64GetDatum(id), false);
+		MoRowWriterSet(&w, attno[COL_LOGGED_AT], TimestampTzGetDatum(call->at), false);
+		MoRowWriterSetText(&w, attno[COL_EVENT], call->event);
+		MoRowWriterSetText(&w, attno[COL_COMMAND_TAG], row->command_tag);
+		MoRowWriterSetText(&w, attno[COL_OBJECT_TYPE], row->object_type);
+		MoRowWriterSetText(&w, attno[COL_SCHEMA_NAME], row->schema_name);
+		MoRowWriterSetText(&w, attno[COL_OBJECT_IDENTITY], row->object_identity);
+		MoRowWriterSet(&w, attno[COL_REWRITE_REASON], Int32GetDatum(row->rewrite_reason),
+					   row->rewrite_reason < 0);
+		MoRowWriterSetText(&w, attno[COL_ROLE], call->role);
+		MoRowWriterSetText(&w, attno[COL_SESSION_ROLE], call->session_role);
+		MoRowWriterSetText(&w, attno[COL_APPLICATION_NAME], call->application_name);
+		MoRowWriterSet(&w, attno[COL_CLIENT_ADDR], addr, addr_null);
+		MoRowWriterSet(&w, attno[COL_BACKEND_PID], Int32GetDatum(MyProcPid), false);
+		MoRowWriterSet(&w, attno[COL_TXID], FullTransactionIdGetDatum(GetTopFullTransactionId()), false);
+		MoRowWriterSetText(&w, attno[COL_MIGRATION], call->migration);
+		MoRowWriterSetText(&w, attno[COL_STATEMENT], call->statement);
+		MoRowWriterSet(&w, attno[COL_STATEMENT_TRUNCATED], BoolGetDatum(call->truncated), false);
+		MoRowWriterInsert(&w);
 
 		if (call->migration != NULL)
 			continue;
@@ -1114,15 +1089,7 @@ WritePending(void)
 			MemoryContextSwitchTo(old);
 		}
 	}
-
-	MemoryContextDelete(rowcxt);
-	AfterTriggerEndQuery(estate);
-	ExecCloseIndices(rri);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	table_close(rel, NoLock);
-	CommandCounterIncrement();
+	MoRowWriterClose(&w);
 	return batch;
 }
 
@@ -1238,7 +1205,7 @@ CaptureWrite(bool do_event)
 
 	if (capture_running || (pending == NIL && (!do_event || oob_batches == NIL)))
 		return;
-	if (!OidIsValid(get_relname_relid("ddl_log", get_namespace_oid(MO_SCHEMA, true))))
+	if (!OidIsValid(MoRelid(MO_REL_DDL_LOG)))
 	{
 		/* DROP EXTENSION migrate_ops ran since: nothing left to write to */
 		pending = NIL;
@@ -1294,28 +1261,47 @@ CaptureFlush(void)
 
 /* ---- ddl.out_of_band ---- */
 
-/* Appends "key": value-as-JSON-string (or null) to a JSON object being built. */
+/*
+ * The ddl.out_of_band payload is built as jsonb directly (pushJsonbValue),
+ * not printed as JSON text and parsed again: it is written at the commit
+ * of every out-of-band DDL transaction.
+ */
+
+/* Pushes a string value (or JSON null) of a jsonb being built. */
 static void
-JsonField(StringInfo buf, const char *key, const char *value)
+JbPush(JsonbParseState **state, JsonbIteratorToken token, const char *value)
 {
-	if (buf->len > 1)
-		appendStringInfoString(buf, ", ");
-	escape_json(buf, key);
-	appendStringInfoString(buf, ": ");
-	if (value)
-		escape_json(buf, value);
+	JsonbValue	v;
+
+	if (value == NULL)
+		v.type = jbvNull;
 	else
-		appendStringInfoString(buf, "null");
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) value;
+		v.val.string.len = strlen(value);
+	}
+	(void) pushJsonbValue(state, token, &v);
 }
 
-/* Appends "key": number to a JSON object being built. */
+/* Adds "key": value-as-string (or null) to the jsonb object being built. */
 static void
-JsonFieldInt(StringInfo buf, const char *key, int64 value)
+JbField(JsonbParseState **state, const char *key, const char *value)
 {
-	if (buf->len > 1)
-		appendStringInfoString(buf, ", ");
-	escape_json(buf, key);
-	appendStringInfo(buf, ": " INT64_FORMAT, value);
+	JbPush(state, WJB_KEY, key);
+	JbPush(state, WJB_VALUE, value);
+}
+
+/* Adds "key": number to the jsonb object being built. */
+static void
+JbFieldInt(JsonbParseState **state, const char *key, int64 value)
+{
+	JsonbValue	v;
+
+	JbPush(state, WJB_KEY, key);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(value);
+	(void) pushJsonbValue(state, WJB_VALUE, &v);
 }
 
 /* True when ddl_log row id was claimed by a tool in this transaction. */
@@ -1375,7 +1361,8 @@ static void
 CaptureEmitOutOfBand(List *batches)
 {
 	OobBatch   *first = NULL;
-	StringInfoData buf;
+	JsonbParseState *state = NULL;
+	Jsonb	   *payload;
 	int64		count = 0;
 	int64		last_id = 0;
 	int			listed = 0;
@@ -1397,25 +1384,25 @@ CaptureEmitOutOfBand(List *batches)
 	if (first == NULL)
 		return;					/* every row was claimed by a tool's migration */
 
-	events = get_relname_relid("events", get_namespace_oid(MO_SCHEMA, true));
+	events = MoRelid(MO_REL_EVENTS);
 	if (!OidIsValid(events))
 		return;					/* the extension was dropped in this transaction */
 	CaptureLockTable(events, "migrate_ops.events");
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	JsonField(&buf, "txid", psprintf(UINT64_FORMAT, U64FromFullTransactionId(GetTopFullTransactionId())));
-	JsonField(&buf, "role", first->role);
-	JsonField(&buf, "session_role", first->session_role);
-	JsonField(&buf, "application_name", first->application_name);
-	JsonField(&buf, "client_addr", first->client_addr);
-	JsonFieldInt(&buf, "backend_pid", MyProcPid);
-	JsonField(&buf, "first_at", JsonEncodeDateTime(NULL, TimestampTzGetDatum(first->first_at),
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	JbField(&state, "txid", psprintf(UINT64_FORMAT, U64FromFullTransactionId(GetTopFullTransactionId())));
+	JbField(&state, "role", first->role);
+	JbField(&state, "session_role", first->session_role);
+	JbField(&state, "application_name", first->application_name);
+	JbField(&state, "client_addr", first->client_addr);
+	JbFieldInt(&state, "backend_pid", MyProcPid);
+	JbField(&state, "first_at", JsonEncodeDateTime(NULL, TimestampTzGetDatum(first->first_at),
 												  TIMESTAMPTZOID, NULL));
-	JsonFieldInt(&buf, "count", count);
-	JsonFieldInt(&buf, "first_log_id", first->first_id);
-	JsonFieldInt(&buf, "last_log_id", last_id);
-	appendStringInfoString(&buf, ", \"commands\": [");
+	JbFieldInt(&state, "count", count);
+	JbFieldInt(&state, "first_log_id", first->first_id);
+	JbFieldInt(&state, "last_log_id", last_id);
+	JbPush(&state, WJB_KEY, "commands");
+	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, batches)
 	{
 		OobBatch   *b = (OobBatch *) lfirst(lc);
@@ -1424,28 +1411,25 @@ CaptureEmitOutOfBand(List *batches)
 		foreach(ic, b->items)
 		{
 			OobItem    *it = (OobItem *) lfirst(ic);
-			StringInfoData item;
 
 			if (claimed && IsClaimed(it->log_id))
 				continue;
 			if (listed++ >= MO_OOB_LISTED)
 				break;
-			initStringInfo(&item);
-			appendStringInfoChar(&item, '{');
-			JsonFieldInt(&item, "log_id", it->log_id);
-			JsonField(&item, "event", it->event);
-			JsonField(&item, "command_tag", it->command_tag);
-			JsonField(&item, "object_type", it->object_type);
-			JsonField(&item, "object_identity", it->object_identity);
-			JsonField(&item, "role", it->role);
-			appendStringInfoChar(&item, '}');
-			appendStringInfo(&buf, "%s%s", listed > 1 ? ", " : "", item.data);
-			pfree(item.data);
+			(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+			JbFieldInt(&state, "log_id", it->log_id);
+			JbField(&state, "event", it->event);
+			JbField(&state, "command_tag", it->command_tag);
+			JbField(&state, "object_type", it->object_type);
+			JbField(&state, "object_identity", it->object_identity);
+			JbField(&state, "role", it->role);
+			(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 		}
 	}
-	appendStringInfoString(&buf, "]}");
+	(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	payload = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 
-	(void) MoEmitEvent("ddl.out_of_band", buf.data);	/* CaptureWrite() brought a snapshot */
+	(void) MoEmitEventJsonb("ddl.out_of_band", payload);	/* CaptureWrite() brought a snapshot */
 }
 
 /*
@@ -1708,7 +1692,7 @@ MoCaptureClaim(const char *version, TimestampTz *first_at)
 	CaptureFlush();				/* this session's DDL so far is in the log */
 	floor_id = Max(claim_floor, session_first_log_id - 1);
 	if (version == NULL || session_last_log_id <= floor_id ||
-		!OidIsValid(get_relname_relid("ddl_log", get_namespace_oid(MO_SCHEMA, true))))
+		!OidIsValid(MoRelid(MO_REL_DDL_LOG)))
 	{
 		claim_floor = session_last_log_id;
 		return 0;
@@ -1741,7 +1725,7 @@ MoCaptureClaimOthers(const char *version, TimestampTz since, TimestampTz *first_
 	MoArgs		args = {0};
 
 	*first_at = 0;
-	if (!OidIsValid(get_relname_relid("ddl_log", get_namespace_oid(MO_SCHEMA, true))))
+	if (!OidIsValid(MoRelid(MO_REL_DDL_LOG)))
 		return 0;
 	MoArgText(&args, version);
 	MoArgTimestamptz(&args, since, false);
@@ -1937,6 +1921,8 @@ CaptureInit(void)
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = CaptureProcessUtility;
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = CapturePostParseAnalyze;
 	RegisterXactCallback(CaptureXactCallback, NULL);
 	RegisterSubXactCallback(CaptureSubXactCallback, NULL);
 }

@@ -61,32 +61,34 @@ MoCheckEventName(const char *event)
 /*
  * Records an event in the current transaction and fans it out to the
  * channels whose filter matches (outbox.c): outbox rows for webhook and
- * slack channels, NOTIFY for notify channels.  payload_json is a JSON
- * object (text).  Works with or without SPI already connected; the rows are
+ * slack channels, NOTIFY for notify channels.  payload is a JSON object
+ * (NULL = {}).  Works with or without SPI already connected; the rows are
  * written as the extension's owner.  Returns the event's id (0 when the
  * installed schema predates events).
  */
 int64
-MoEmitEvent(const char *event, const char *payload_json)
+MoEmitEventJsonb(const char *event, Jsonb *payload)
 {
-	MoOwnerState owner;
-	char	   *role = MoCurrentRoleName();
-	Oid			nsp = get_namespace_oid(MO_SCHEMA, false);
-	int64		id;
+	Oid			events = MoRelid(MO_REL_EVENTS);
 
 	/* A 0.1.0 schema (library upgraded, ALTER EXTENSION not yet run) has no events. */
-	if (!OidIsValid(get_relname_relid("events", nsp)))
+	if (!OidIsValid(events))
 	{
 		elog(DEBUG1, "migrate_ops: no events table, event \"%s\" not recorded", event);
 		return 0;
 	}
+	if (payload == NULL)
+		payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	return MoOutboxEnqueue(events, event, payload, MoCurrentRoleName());
+}
 
-	SPI_connect();
-	MoBecomeOwner(&owner);
-	id = MoOutboxEnqueue(event, payload_json, role);
-	MoRestoreUser(&owner);
-	SPI_finish();
-	return id;
+/* MoEmitEventJsonb() with the payload as JSON text (an object). */
+int64
+MoEmitEvent(const char *event, const char *payload_json)
+{
+	return MoEmitEventJsonb(event, payload_json ?
+							DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(payload_json))) :
+							NULL);
 }
 
 /*
@@ -120,5 +122,5 @@ migrate_ops_notify(PG_FUNCTION_ARGS)
 				 errmsg("event payload is too large"),
 				 errdetail("The payload has %zu bytes; the limit is %d.", strlen(json), MO_MAX_PAYLOAD_LEN)));
 
-	PG_RETURN_INT64(MoEmitEvent(event, json));
+	PG_RETURN_INT64(MoEmitEventJsonb(event, payload));
 }

@@ -82,6 +82,7 @@ extern void MoArgInt8(MoArgs *args, int64 value);
 extern void MoArgBool(MoArgs *args, bool value);
 extern void MoArgTimestamptz(MoArgs *args, TimestampTz value, bool isnull);
 extern void MoArgJsonb(MoArgs *args, const char *json);
+extern void MoArgJsonbValue(MoArgs *args, Jsonb *value);
 extern int	MoSpiExec(const char *sql, MoArgs *args);
 extern int	MoSpiExecPlan(SPIPlanPtr *plan, const char *sql, MoArgs *args);
 extern char *MoSpiGetText(int row, int col);
@@ -93,6 +94,39 @@ extern char *MoRequiredTextArg(FunctionCallInfo fcinfo, int argno, const char *a
 extern char *MoOptionalTextArg(FunctionCallInfo fcinfo, int argno);
 extern char *MoCurrentRoleName(void);
 extern char *MoJsonQuote(const char *value);
+
+/* Our tables written row by row without SQL (MoRelid, MoRowWriter). */
+typedef enum MoRel
+{
+	MO_REL_DDL_LOG,
+	MO_REL_DDL_LOG_SEQ,
+	MO_REL_EVENTS,
+	MO_REL_EVENTS_SEQ,
+	MO_NUM_RELS
+} MoRel;
+
+extern Oid	MoRelid(MoRel rel);
+
+/* One of our tables open for direct inserts (see MoRowWriterOpen). */
+typedef struct MoRowWriter
+{
+	struct RelationData *rel;
+	struct EState *estate;
+	struct ResultRelInfo *rri;
+	struct TupleTableSlot *slot;
+	MemoryContext rowcxt;
+	MemoryContext outer;
+	Oid			save_userid;
+	int			save_sec_context;
+} MoRowWriter;
+
+extern void MoRowWriterOpen(MoRowWriter *w, Oid relid, const char *name);
+extern AttrNumber MoRowWriterColumn(MoRowWriter *w, const char *column);
+extern void MoRowWriterBegin(MoRowWriter *w);
+extern void MoRowWriterSet(MoRowWriter *w, AttrNumber attno, Datum value, bool isnull);
+extern void MoRowWriterSetText(MoRowWriter *w, AttrNumber attno, const char *value);
+extern void MoRowWriterInsert(MoRowWriter *w);
+extern void MoRowWriterClose(MoRowWriter *w);
 
 /* Work for MoTrySubtransaction(). */
 typedef void (*MoSubWork) (void *arg);
@@ -123,6 +157,7 @@ extern bool MoOptionOn(List *options, const char *name);
 extern bool MoValidEventName(const char *event);
 extern void MoCheckEventName(const char *event);
 extern int64 MoEmitEvent(const char *event, const char *payload_json);
+extern int64 MoEmitEventJsonb(const char *event, Jsonb *payload);
 
 /* ---- outbox.c: channels, fan-out of events to the outbox, NOTIFY ---- */
 
@@ -141,7 +176,7 @@ extern int	mo_batch_size;
 extern int	mo_max_connections;
 
 extern void OutboxInit(void);
-extern int64 MoOutboxEnqueue(const char *event, const char *payload_json, const char *role);
+extern int64 MoOutboxEnqueue(Oid events, const char *event, Jsonb *payload, const char *role);
 
 /* ---- http.c: URLs, signatures, Slack bodies, libcurl delivery ---- */
 

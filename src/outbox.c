@@ -21,6 +21,7 @@
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -606,11 +607,12 @@ ChannelCacheInvalidate(Datum arg, Oid relid)
 		channel_cache_valid = false;
 }
 
-/* Reads the enabled channels into the cache (SPI connected, as the owner). */
+/* Reads the enabled channels into the cache (as the owner, through SPI of its own). */
 static void
 ChannelCacheLoad(void)
 {
 	MemoryContext old;
+	MoOwnerState owner;
 
 	if (channel_cache_cxt == NULL)
 	{
@@ -623,6 +625,8 @@ ChannelCacheLoad(void)
 	channel_cache_valid = true;	/* before reading: an invalidation during the read wins */
 	channel_cache_relid = get_relname_relid("channels", get_namespace_oid(MO_SCHEMA, false));
 
+	SPI_connect();
+	MoBecomeOwner(&owner);
 	MoSpiExec("SELECT kind OPERATOR(pg_catalog.=) 'notify', events FROM migrate_ops.channels WHERE enabled", NULL);
 	old = MemoryContextSwitchTo(channel_cache_cxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -648,6 +652,8 @@ ChannelCacheLoad(void)
 		channel_cache = lappend(channel_cache, ch);
 	}
 	MemoryContextSwitchTo(old);
+	MoRestoreUser(&owner);
+	SPI_finish();
 }
 
 /* Whether an event filter pattern ('*', 'a.b', 'a.*') matches event. */
@@ -662,7 +668,7 @@ PatternMatches(const char *pattern, const char *event)
 		strncmp(event, pattern, len - 1) == 0;
 }
 
-/* Which kinds of enabled channels match event, from the cache (SPI connected, as the owner). */
+/* Which kinds of enabled channels match event, from the cache. */
 static void
 ChannelsMatching(const char *event, bool *queue, bool *notify)
 {
@@ -725,16 +731,47 @@ NotifyEnvelope(const char *envelope, int64 id, const char *event, Jsonb *jenv)
 }
 
 /*
- * Records an event and fans it out, in one statement: the events row, one
- * outbox row per matching enabled webhook/slack channel, and the envelope
- * for NOTIFY when a notify channel matches.  Called with SPI connected and
- * as the extension owner.  Returns the event's id.
+ * The events row alone, for an event no channel wants (the common case:
+ * ddl.out_of_band at the commit of every out-of-band DDL transaction):
+ * written directly (MoRowWriter), without a query.  Returns its id.
+ */
+static int64
+EventInsert(Oid events, const char *event, Jsonb *payload, const char *role)
+{
+	Oid			seq = MoRelid(MO_REL_EVENTS_SEQ);
+	MoRowWriter w;
+	int64		id;
+
+	if (!OidIsValid(seq))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("migrate_ops.events_id_seq does not exist")));
+	MoRowWriterOpen(&w, events, "migrate_ops.events");
+	id = nextval_internal(seq, false);
+	MoRowWriterBegin(&w);
+	MoRowWriterSet(&w, MoRowWriterColumn(&w, "id"), Int64GetDatum(id), false);
+	MoRowWriterSetText(&w, MoRowWriterColumn(&w, "event"), event);
+	MoRowWriterSet(&w, MoRowWriterColumn(&w, "payload"), PointerGetDatum(payload), false);
+	MoRowWriterSet(&w, MoRowWriterColumn(&w, "created_at"),
+				   TimestampTzGetDatum(GetCurrentTimestamp()), false);	/* clock_timestamp() */
+	MoRowWriterSetText(&w, MoRowWriterColumn(&w, "created_by"), role);
+	MoRowWriterInsert(&w);
+	MoRowWriterClose(&w);
+	return id;
+}
+
+/*
+ * Records an event and fans it out: the events row, one outbox row per
+ * matching enabled webhook/slack channel, and the envelope for NOTIFY when
+ * a notify channel matches — one statement, run as the extension owner.
+ * An event no channel wants is its row alone, written directly.  Works
+ * with or without SPI connected.  Returns the event's id.
  */
 int64
-MoOutboxEnqueue(const char *event, const char *payload_json, const char *role)
+MoOutboxEnqueue(Oid events, const char *event, Jsonb *payload, const char *role)
 {
-	static SPIPlanPtr plan = NULL;	/* emitted often (ddl.out_of_band): keep the plan */
-	static SPIPlanPtr plain_plan = NULL;
+	static SPIPlanPtr plan = NULL;
+	MoOwnerState owner;
 	MoArgs		args = {0};
 	bool		any_queue;
 	bool		any_notify;
@@ -743,19 +780,16 @@ MoOutboxEnqueue(const char *event, const char *payload_json, const char *role)
 	int64		queued;
 	Datum		envelope;
 
-	MoArgText(&args, event);
-	MoArgJsonb(&args, payload_json ? payload_json : "{}");
-	MoArgText(&args, role);
-
 	/* No channel wants it (the common case): the event row alone. */
 	ChannelsMatching(event, &any_queue, &any_notify);
 	if (!any_queue && !any_notify)
-	{
-		MoSpiExecPlan(&plain_plan, "INSERT INTO migrate_ops.events (event, payload, created_by)"
-					  " VALUES ($1, $2, $3) RETURNING id", &args);
-		return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+		return EventInsert(events, event, payload, role);
 
+	MoArgText(&args, event);
+	MoArgJsonbValue(&args, payload);
+	MoArgText(&args, role);
+	SPI_connect();
+	MoBecomeOwner(&owner);
 	MoSpiExecPlan(&plan, "WITH e AS ("
 			  "  INSERT INTO migrate_ops.events (event, payload, created_by) VALUES ($1, $2, $3)"
 			  "  RETURNING id, pg_catalog.jsonb_build_object('id', id, 'event', event,"
@@ -784,6 +818,8 @@ MoOutboxEnqueue(const char *event, const char *payload_json, const char *role)
 
 		NotifyEnvelope(JsonbToCString(NULL, &jenv->root, VARSIZE(jenv)), id, event, jenv);
 	}
+	MoRestoreUser(&owner);
+	SPI_finish();
 	if (queued > 0)
 		MoWakeWorkerAtCommit();
 	return id;

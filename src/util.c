@@ -9,12 +9,15 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -24,10 +27,13 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
 #include "migrate_ops.h"
@@ -210,6 +216,17 @@ MoArgJsonb(MoArgs *args, const char *json)
 	}
 	else
 		args->values[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+}
+
+/* Appends a jsonb parameter given as a value (NULL = SQL NULL). */
+void
+MoArgJsonbValue(MoArgs *args, Jsonb *value)
+{
+	int			i = MoArgSlot(args);
+
+	args->types[i] = JSONBOID;
+	args->values[i] = PointerGetDatum(value);
+	args->nulls[i] = value ? ' ' : 'n';
 }
 
 /*
@@ -486,4 +503,182 @@ MoTrySubtransaction(MoSubWork work, void *arg)
 	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 		ReThrowError(edata);
 	return edata;
+}
+
+/* ---- our tables, written row by row ---- */
+
+/* Names of the MoRel tables in MO_SCHEMA, and their OIDs once looked up. */
+static const char *const mo_rel_names[MO_NUM_RELS] = {
+	"ddl_log", "ddl_log_id_seq", "events", "events_id_seq"
+};
+static Oid	mo_rel_oids[MO_NUM_RELS];
+static bool mo_rel_callbacks = false;
+
+/* Relcache callback: one of the tables changed or went (or everything did). */
+static void
+MoRelInvalidate(Datum arg, Oid relid)
+{
+	(void) arg;
+	for (int i = 0; i < MO_NUM_RELS; i++)
+		if (relid == InvalidOid || relid == mo_rel_oids[i])
+			mo_rel_oids[i] = InvalidOid;
+}
+
+/* Syscache callback on pg_namespace: the schema was renamed or dropped. */
+static void
+MoRelInvalidateAll(Datum arg, int cacheid, uint32 hashvalue)
+{
+	(void) cacheid;
+	(void) hashvalue;
+	MoRelInvalidate(arg, InvalidOid);
+}
+
+/*
+ * The OID of one of the tables (or sequences) that DDL capture and events
+ * write for every transaction, InvalidOid when it does not exist (the
+ * extension is not installed, or an older schema lacks it).  Looked up by
+ * name once and kept until an invalidation of the relation or of any
+ * schema says otherwise: a lookup per DDL transaction showed in profiles.
+ */
+Oid
+MoRelid(MoRel rel)
+{
+	if (!mo_rel_callbacks)
+	{
+		CacheRegisterRelcacheCallback(MoRelInvalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, MoRelInvalidateAll, (Datum) 0);
+		mo_rel_callbacks = true;
+	}
+	if (!OidIsValid(mo_rel_oids[rel]))
+	{
+		Oid			nsp = get_namespace_oid(MO_SCHEMA, true);
+
+		mo_rel_oids[rel] = OidIsValid(nsp) ? get_relname_relid(mo_rel_names[rel], nsp) : InvalidOid;
+	}
+	return mo_rel_oids[rel];
+}
+
+/*
+ * Opens one of our tables (name for messages) to insert prepared rows
+ * without parsing, planning or running a query per row: the rows go through
+ * ExecSimpleRelationInsert(), the executor's entry point for a prepared row
+ * (logical replication's apply uses it), so constraints, indexes and
+ * triggers are handled as for an INSERT.  Writes run as the table's owner
+ * in a restricted security context, as MoBecomeOwner() would; nothing is
+ * looked up by name on this path, so there is no search_path to pin.  An
+ * error before MoRowWriterClose() is undone by the (sub)transaction's abort.
+ *
+ * The caller has taken RowExclusiveLock already when it must not wait
+ * (capture); otherwise it is taken here.
+ */
+void
+MoRowWriterOpen(MoRowWriter *w, Oid relid, const char *name)
+{
+	RangeTblEntry *rte;
+
+	w->rel = try_table_open(relid, RowExclusiveLock);
+	if (w->rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s does not exist", name)));
+	GetUserIdAndSecContext(&w->save_userid, &w->save_sec_context);
+	SetUserIdAndSecContext(w->rel->rd_rel->relowner,
+						   w->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
+	w->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = w->rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(w->estate, list_make1(rte));
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	w->estate->es_opened_result_relations = list_make1(w->rri);
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	ExecOpenIndices(w->rri, false);
+	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel), &TTSOpsVirtual);
+	AfterTriggerBeginQuery();
+	w->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_ops row",
+									  ALLOCSET_SMALL_SIZES);
+	w->outer = NULL;
+}
+
+/* The attribute number of column in the writer's table; an error if it has none. */
+AttrNumber
+MoRowWriterColumn(MoRowWriter *w, const char *column)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+
+	for (int a = 0; a < desc->natts; a++)
+		if (!TupleDescAttr(desc, a)->attisdropped &&
+			strcmp(NameStr(TupleDescAttr(desc, a)->attname), column) == 0)
+			return a + 1;
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of %s.%s does not exist", column, MO_SCHEMA,
+					RelationGetRelationName(w->rel)),
+			 errhint("Reinstall the extension: ALTER EXTENSION migrate_ops UPDATE.")));
+	return InvalidAttrNumber;	/* keep the compiler quiet */
+}
+
+/*
+ * Starts a row, every column NULL, and makes the row's memory context
+ * current (what the caller allocates for the row is freed after it is
+ * inserted).
+ */
+void
+MoRowWriterBegin(MoRowWriter *w)
+{
+	TupleTableSlot *slot = w->slot;
+
+	ExecClearTuple(slot);
+	for (int a = 0; a < slot->tts_tupleDescriptor->natts; a++)
+	{
+		slot->tts_values[a] = (Datum) 0;
+		slot->tts_isnull[a] = true;
+	}
+	w->outer = MemoryContextSwitchTo(w->rowcxt);
+}
+
+/* Sets column attno of the row being built. */
+void
+MoRowWriterSet(MoRowWriter *w, AttrNumber attno, Datum value, bool isnull)
+{
+	w->slot->tts_values[attno - 1] = value;
+	w->slot->tts_isnull[attno - 1] = isnull;
+}
+
+/* Sets text column attno of the row being built (NULL stays NULL). */
+void
+MoRowWriterSetText(MoRowWriter *w, AttrNumber attno, const char *value)
+{
+	MoRowWriterSet(w, attno, value ? CStringGetTextDatum(value) : (Datum) 0, value == NULL);
+}
+
+/* Inserts the row built since MoRowWriterBegin() and frees its memory. */
+void
+MoRowWriterInsert(MoRowWriter *w)
+{
+	ExecStoreVirtualTuple(w->slot);
+	ExecSimpleRelationInsert(w->rri, w->estate, w->slot);
+	ExecClearTuple(w->slot);
+	MemoryContextSwitchTo(w->outer);
+	MemoryContextReset(w->rowcxt);
+	ResetPerTupleExprContext(w->estate);
+}
+
+/* Ends the inserts: fires queued AFTER triggers, closes the table, and makes them visible. */
+void
+MoRowWriterClose(MoRowWriter *w)
+{
+	MemoryContextDelete(w->rowcxt);
+	AfterTriggerEndQuery(w->estate);
+	ExecCloseIndices(w->rri);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+	SetUserIdAndSecContext(w->save_userid, w->save_sec_context);
+	table_close(w->rel, NoLock);
+	CommandCounterIncrement();
 }

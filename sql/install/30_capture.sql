@@ -34,14 +34,14 @@ SELECT pg_catalog.pg_extension_config_dump('migrate_ops.ddl_log', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate_ops.ddl_log_id_seq', '');
 
 -- The event-trigger function: one C function for the three events.  It runs
--- as the extension's owner so that it can write the log, which no other role
--- may write.
+-- as the role whose DDL fired it (no SECURITY DEFINER, no SET clause: both
+-- would cost a settings save and restore on every DDL command) and only
+-- collects; the log, which no other role may write, is written by C code as
+-- its owner, in a restricted security context, without looking up a name.
 CREATE FUNCTION migrate_ops.ddl_capture()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'migrate_ops_ddl_capture'
-LANGUAGE C
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C;
 COMMENT ON FUNCTION migrate_ops.ddl_capture() IS
     'Event trigger: records DDL in migrate_ops.ddl_log (never makes the DDL fail).';
 

@@ -2,7 +2,7 @@
 -- the fan-out of events to the outbox in the emitting transaction.
 -- Delivery by the worker is tested by test/integration/notify_*.sh.
 BEGIN;
-SELECT plan(92);
+SELECT plan(97);
 
 SELECT has_table('migrate_ops', 'channels', 'channels table exists');
 SELECT has_table('migrate_ops', 'outbox', 'outbox table exists');
@@ -43,6 +43,24 @@ SELECT throws_ok($$SELECT migrate_ops.add_channel('a', 'webhook', 'http://exampl
 SELECT throws_ok($$SELECT migrate_ops.add_channel('a', 'webhook', 'http://example.com/', '{migration.*,NULL}')$$, '22004', NULL, 'add_channel: NULL pattern');
 SELECT throws_ok($$SELECT migrate_ops.add_channel('a', 'webhook', 'http://example.com/', '{{a.b},{c.d}}')$$, '22023', NULL, 'add_channel: two-dimensional filter');
 SELECT is((SELECT count(*) FROM migrate_ops.channels), 0::bigint, 'refused channels wrote nothing');
+
+-- an event no channel wants (none exists yet): its row alone, written without a query, as the
+-- extension's owner
+CREATE TEMP TABLE before_quiet AS SELECT clock_timestamp() AS t, (SELECT count(*) FROM migrate_ops.outbox) AS queued;
+CREATE TEMP TABLE quiet AS SELECT migrate_ops.notify('nobody.listens', '{"k": [1, "two"]}') AS id;
+SELECT is((SELECT id FROM quiet), (SELECT max(id) FROM migrate_ops.events),
+          'notify() of an event no channel wants returns the id of its row');
+SELECT ok((SELECT event = 'nobody.listens' AND payload = '{"k": [1, "two"]}' AND created_by = current_user
+                  AND created_at BETWEEN (SELECT t FROM before_quiet) AND clock_timestamp()
+             FROM migrate_ops.events WHERE id = (SELECT id FROM quiet)),
+          '... the row holds the event, its payload, who emitted it and when');
+SELECT is((SELECT count(*) FROM migrate_ops.outbox), (SELECT queued FROM before_quiet), '... and nothing is queued');
+SAVEPOINT read_only;
+SET LOCAL transaction_read_only = on;
+SELECT throws_ok($$SELECT migrate_ops.notify('nobody.listens')$$, '25006', NULL,
+                 'notify() in a read-only transaction is refused');
+ROLLBACK TO SAVEPOINT read_only;
+SELECT is((SELECT count(*) FROM migrate_ops.events WHERE event = 'nobody.listens'), 1::bigint, '... and records nothing');
 
 -- add_channel(): the happy path
 SELECT lives_ok($$SELECT migrate_ops.add_channel('ops-hook', 'webhook', 'https://hooks.example.com/deploys?token=abc',
