@@ -245,7 +245,8 @@ static void CaptureFlush(void);
 
 /*
  * Remembers the statement and role of each utility command while it runs;
- * when the outermost one ends, writes what its DDL collected.
+ * when the outermost one ends inside a function, writes what its DDL
+ * collected (see the comment at the end for the other cases).
  */
 static void
 CaptureProcessUtility(MO_PROCESS_UTILITY_ARGS)

@@ -23,6 +23,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
+#include "parser/parse_relation.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -42,7 +43,7 @@
  * Returns the role that owns the migrate_ops extension.
  *
  * Bookkeeping writes (ledger rows, logs, events) are made as this role, the
- * same identity the extension's SECURITY DEFINER functions would run as, so
+ * identity a SECURITY DEFINER function would run as (migrate_ops has none), so
  * that a deploy role needs EXECUTE on the API but no write privilege on the
  * ledger itself.
  */
@@ -592,7 +593,16 @@ MoRowWriterOpen(MoRowWriter *w, Oid relid, const char *name)
 	rte->relid = relid;
 	rte->relkind = w->rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
+#if PG_VERSION_NUM >= 160000
+	{
+		List	   *perminfos = NIL;
+
+		addRTEPermissionInfo(&perminfos, rte);
+		ExecInitRangeTable(w->estate, list_make1(rte), perminfos);
+	}
+#else
 	ExecInitRangeTable(w->estate, list_make1(rte));
+#endif
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 	w->estate->es_opened_result_relations = list_make1(w->rri);

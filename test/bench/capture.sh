@@ -11,11 +11,10 @@
 #                a log write and a ddl.out_of_band event per statement
 #   files        100 migration files of 40 statements, each file in one
 #                transaction (psql --single-transaction, Flyway, dbmate):
-#                a log write per statement, an event per file
+#                one write (log rows and event) per file
 #   do           one DO block (like a script run by apply()): one log write
-#   xact         all 4,000 in one transaction: a log write per statement,
-#                each in a subtransaction whose bookkeeping PostgreSQL makes
-#                grow with the transaction — shown for the record
+#   xact         all 4,000 in one transaction: one write at commit (and one
+#                per 1,000 rows collected)
 # Each shape runs MO_BENCH_ROUNDS times (default 5), alternating databases;
 # the best time of each is compared, both wall-clock and the backend's CPU
 # time.  Target: overhead <= 25 %.

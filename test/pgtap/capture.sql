@@ -1,5 +1,6 @@
 -- DDL capture (DESIGN §3) inside one transaction, as pgTAP runs: every DDL
--- statement is in migrate_ops.ddl_log when it ends.  What needs commits
+-- statement is in migrate_ops.ddl_log for the statements after it (when it is
+-- written: test/pgtap/capture_batching.sql).  What needs commits
 -- (ddl.out_of_band events, rolled-back transactions) is in sql/capture.sql;
 -- real login sessions, lock failures and dump/restore in
 -- test/integration/capture.sh.
