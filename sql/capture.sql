@@ -108,6 +108,29 @@ RESET migrate_ops.capture_ddl;
 SELECT count(*) AS quiet_rows FROM migrate_ops.ddl_log WHERE object_identity = 'public.cap_quiet';
 SELECT count(*) AS quiet_events FROM migrate_ops.events WHERE payload::text LIKE '%cap_quiet%';
 
+-- A cancel (statement_timeout) that lands while capture writes is a cancel, not a
+-- WARNING: the statement fails with 57014 and its transaction leaves nothing behind.
+-- A BEFORE INSERT trigger on the log that sleeps holds the write until the timeout.
+SET migrate_ops.capture_ddl = off;
+CREATE FUNCTION cap_slow_log() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN PERFORM pg_sleep(10); RETURN NEW; END$$;
+CREATE TRIGGER cap_slow BEFORE INSERT ON migrate_ops.ddl_log FOR EACH ROW EXECUTE FUNCTION cap_slow_log();
+RESET migrate_ops.capture_ddl;
+-- (PostgreSQL stops the statement timeout before a commit, so the write at the
+-- commit of an autocommit statement cannot be cancelled that way.)
+SET statement_timeout = '1s';
+BEGIN;
+CREATE TABLE cap_cancelled (id int);
+SELECT 'not reached';
+ROLLBACK;
+RESET statement_timeout;
+SELECT to_regclass('cap_cancelled') AS cancelled,
+       (SELECT count(*) FROM migrate_ops.ddl_log WHERE object_identity = 'public.cap_cancelled') AS logged;
+SET migrate_ops.capture_ddl = off;
+DROP TRIGGER cap_slow ON migrate_ops.ddl_log;
+DROP FUNCTION cap_slow_log();
+RESET migrate_ops.capture_ddl;
+
 -- dropping the extension in a transaction that also ran DDL: no event, no warning
 BEGIN;
 CREATE TABLE cap_last (id int);
