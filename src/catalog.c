@@ -2235,6 +2235,21 @@ SigLender(Capture *cap, int kind, const char *identity, const uint8 *sig)
 }
 
 /*
+ * Finishes sig into sigv (*has: the object has a signature, counted) and
+ * returns the stored object that can lend its hash, or NULL: the caller
+ * then deparses (see SigLender).
+ */
+static const MoCatalogObject *
+SigSettle(Capture *cap, Sig *sig, int kind, const char *identity, uint8 *sigv, bool *has)
+{
+	*has = SigFinish(cap, sig, sigv);
+	if (!*has)
+		return NULL;
+	cap->nsigned++;
+	return SigLender(cap, kind, identity, sigv);
+}
+
+/*
  * Calls a deparser taking one OID (pg_get_constraintdef, pg_get_indexdef,
  * pg_get_viewdef, pg_get_triggerdef) and returns its text, or NULL when the
  * object is gone.
@@ -2788,9 +2803,7 @@ HandleRelation(Capture *cap)
 				SigDeps(cap, &sig, 34, OidCol(cap, 1));
 			SigNode(cap, &sig, "action", Str(cap, 17));
 			SigNode(cap, &sig, "qual", Str(cap, 33));
-			has = SigFinish(cap, &sig, sigv);
-			cap->nsigned += has ? 1 : 0;
-			lender = has ? SigLender(cap, kind, identity, sigv) : NULL;
+			lender = SigSettle(cap, &sig, kind, identity, sigv, &has);
 			if (lender && !mo_verify_signatures)
 				EmitSigned(cap, kind, identity, -1, NULL, NULL, NULL, drop, ord, sigv, lender);
 			else
@@ -3080,9 +3093,7 @@ HandleConstraint(Capture *cap)
 		SigNode(cap, &sig, "expr", Str(cap, 10));
 		if (contype == 'x')
 			sig.ok = false;		/* its operator classes are its index's dependencies */
-		has = SigFinish(cap, &sig, sigv);
-		cap->nsigned += has ? 1 : 0;
-		lender = has ? SigLender(cap, MO_KIND_CONSTRAINT, identity, sigv) : NULL;
+		lender = SigSettle(cap, &sig, MO_KIND_CONSTRAINT, identity, sigv, &has);
 		if (lender && !mo_verify_signatures)
 			EmitSigned(cap, MO_KIND_CONSTRAINT, identity, parent_kind, parent, NULL, NULL, drop, ord,
 					   sigv, lender);
@@ -3128,9 +3139,7 @@ HandleIndex(Capture *cap)
 	SigDepList(cap, &sig, cap->rowdeps, OidCol(cap, 9));
 	SigNode(cap, &sig, "exprs", Str(cap, 11));
 	SigNode(cap, &sig, "pred", Str(cap, 12));
-	has = SigFinish(cap, &sig, sigv);
-	cap->nsigned += has ? 1 : 0;
-	lender = has ? SigLender(cap, MO_KIND_INDEX, identity, sigv) : NULL;
+	lender = SigSettle(cap, &sig, MO_KIND_INDEX, identity, sigv, &has);
 	if (lender && !mo_verify_signatures)
 		EmitSigned(cap, MO_KIND_INDEX, identity, parent_kind, parent, NULL, NULL, drop, ord, sigv, lender);
 	else
@@ -3191,9 +3200,7 @@ HandleTrigger(Capture *cap)
 	SigOwn(cap, &sig, OidCol(cap, 8));
 	SigDeps(cap, &sig, 11, OidCol(cap, 8));
 	SigNode(cap, &sig, "qual", Str(cap, 10));
-	has = SigFinish(cap, &sig, sigv);
-	cap->nsigned += has ? 1 : 0;
-	lender = has ? SigLender(cap, MO_KIND_TRIGGER, identity, sigv) : NULL;
+	lender = SigSettle(cap, &sig, MO_KIND_TRIGGER, identity, sigv, &has);
 	if (lender && !mo_verify_signatures)
 		EmitSigned(cap, MO_KIND_TRIGGER, identity, parent_kind, parent, NULL, NULL, drop, 0, sigv, lender);
 	else
@@ -3266,9 +3273,7 @@ HandlePolicy(Capture *cap)
 	SigDeps(cap, &sig, 12, OidCol(cap, 11));
 	SigNode(cap, &sig, "qual", Str(cap, 8));
 	SigNode(cap, &sig, "check", Str(cap, 9));
-	has = SigFinish(cap, &sig, sigv);
-	cap->nsigned += has ? 1 : 0;
-	lender = has ? SigLender(cap, MO_KIND_POLICY, identity, sigv) : NULL;
+	lender = SigSettle(cap, &sig, MO_KIND_POLICY, identity, sigv, &has);
 	if (lender && !mo_verify_signatures)
 		EmitSigned(cap, MO_KIND_POLICY, identity, parent_kind, parent, NULL, NULL, drop, 0, sigv, lender);
 	else
