@@ -131,6 +131,15 @@ DROP TRIGGER cap_slow ON migrate_ops.ddl_log;
 DROP FUNCTION cap_slow_log();
 RESET migrate_ops.capture_ddl;
 
+-- A damaged install (a column of the log dropped by hand): the DDL goes on, the
+-- rows are not written, and a WARNING names the column (42703).
+BEGIN;
+ALTER TABLE migrate_ops.ddl_log DROP COLUMN statement;
+CREATE TABLE cap_damaged (id int);
+SELECT to_regclass('cap_damaged') IS NOT NULL AS created,
+       (SELECT count(*) FROM migrate_ops.ddl_log WHERE object_identity = 'public.cap_damaged') AS logged;
+ROLLBACK;
+
 -- dropping the extension in a transaction that also ran DDL: no event, no warning
 BEGIN;
 CREATE TABLE cap_last (id int);

@@ -317,7 +317,8 @@ CaptureStatementReads(Query *query)
  * command had written its own.  Runs after parse analysis, before the
  * statement takes the snapshot it runs with.  (A statement prepared before
  * the DDL and executed through the extended protocol without a new Parse
- * sees the rows from the next statement on.)
+ * does not get here, so it may not see the rows; the next other statement
+ * does.)
  */
 static void
 CapturePostParseAnalyze(ParseState *pstate, Query *query, JumbleState *jstate)

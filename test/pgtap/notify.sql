@@ -2,7 +2,7 @@
 -- the fan-out of events to the outbox in the emitting transaction.
 -- Delivery by the worker is tested by test/integration/notify_*.sh.
 BEGIN;
-SELECT plan(97);
+SELECT plan(99);
 
 SELECT has_table('migrate_ops', 'channels', 'channels table exists');
 SELECT has_table('migrate_ops', 'outbox', 'outbox table exists');
@@ -61,6 +61,13 @@ SELECT throws_ok($$SELECT migrate_ops.notify('nobody.listens')$$, '25006', NULL,
                  'notify() in a read-only transaction is refused');
 ROLLBACK TO SAVEPOINT read_only;
 SELECT is((SELECT count(*) FROM migrate_ops.events WHERE event = 'nobody.listens'), 1::bigint, '... and records nothing');
+SAVEPOINT damaged;
+ALTER TABLE migrate_ops.events DROP COLUMN created_by;
+SELECT throws_ok($$SELECT migrate_ops.notify('nobody.listens')$$, '42703',
+                 'column "created_by" of migrate_ops.events does not exist',
+                 'notify() into an events table missing a column (damaged install): 42703');
+SELECT is((SELECT count(*) FROM migrate_ops.events WHERE event = 'nobody.listens'), 1::bigint, '... and records nothing');
+ROLLBACK TO SAVEPOINT damaged;
 
 -- add_channel(): the happy path
 SELECT lives_ok($$SELECT migrate_ops.add_channel('ops-hook', 'webhook', 'https://hooks.example.com/deploys?token=abc',
